@@ -1,0 +1,54 @@
+#pragma once
+/// A whole snapgov configuration (the policy file), validated and typed.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/provider_spec.hpp"
+#include "core/time.hpp"
+#include "policies/policy.hpp"
+
+namespace snapgov::policies {
+
+/// What to do with memory dumps that no checkpoint references.
+enum class OrphanAction { report, encrypt, wipe };
+
+struct MemoryDumpsConfig {
+    std::vector<std::string> recipients; ///< age X25519 recipients (`age1...`)
+    std::vector<std::string> scan_paths;
+    OrphanAction orphans = OrphanAction::report;
+};
+
+struct SafetyConfig {
+    std::size_t max_actions_per_run = 20; ///< blast-radius cap for one pass
+};
+
+struct EvidenceConfig {
+    std::string path = "/var/lib/snapgov/evidence.db";
+    std::string signing_key;
+};
+
+struct DaemonConfig {
+    Seconds interval{300};
+    Seconds deny_interval{10};
+    std::string control_socket = "/run/snapgov/control.sock";
+    std::string control_group;
+    std::string metrics_listen = "127.0.0.1:9464";
+};
+
+struct Config {
+    std::string path; ///< the file it was read from
+    std::vector<ProviderSpec> providers;
+    std::vector<Policy> policies;
+    std::vector<Exemption> exemptions;
+    MemoryDumpsConfig memory_dumps;
+    SafetyConfig safety;
+    EvidenceConfig evidence;
+    std::string state_dir = "/var/lib/snapgov";
+    DaemonConfig daemon;
+};
+
+[[nodiscard]] std::string_view to_string(OrphanAction action) noexcept;
+
+} // namespace snapgov::policies

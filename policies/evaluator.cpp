@@ -1,0 +1,417 @@
+#include "policies/evaluator.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <tuple>
+
+namespace snapgov::policies {
+namespace {
+
+// Deletion causes in precedence order: the lower, the stronger.
+enum class Cause { deny = 0, age = 1, count = 2 };
+
+// The part of a checkpoint's verdict that decides its action.
+struct Verdict {
+    std::optional<Cause> cause;
+    const Policy* delete_policy = nullptr;
+    std::string delete_reason;
+    MemoryState memory = MemoryState::keep;
+    const Policy* memory_policy = nullptr;
+};
+
+// Key that orders actions: class, then position in the inventory, deeper checkpoints first.
+using SortKey = std::tuple<int, std::size_t, std::size_t, int, std::string>;
+
+std::string ago(Seconds age) { return format_duration(age) + " ago"; }
+
+// Reads `ttl=<duration>` from a description: the token starts the text or follows
+// whitespace, and ends at whitespace, ',' or ';'.
+std::optional<std::string> ttl_token(const std::string& description) {
+    std::size_t pos = 0;
+    while ((pos = description.find("ttl=", pos)) != std::string::npos) {
+        if (pos == 0 || std::isspace(static_cast<unsigned char>(description[pos - 1])) != 0) {
+            const std::size_t start = pos + 4;
+            std::size_t end = start;
+            while (end < description.size() &&
+                   std::isspace(static_cast<unsigned char>(description[end])) == 0 &&
+                   description[end] != ',' && description[end] != ';') {
+                ++end;
+            }
+            return description.substr(start, end - start);
+        }
+        pos += 4;
+    }
+    return std::nullopt;
+}
+
+// Depth of each checkpoint in its VM's tree (roots are 0); cycles or missing parents end
+// the walk, so malformed metadata cannot loop.
+std::map<std::string, int> depths(const Vm& vm) {
+    std::map<std::string, const Checkpoint*> by_name;
+    for (const auto& cp : vm.checkpoints) {
+        by_name[cp.name] = &cp;
+    }
+    std::map<std::string, int> out;
+    for (const auto& cp : vm.checkpoints) {
+        int depth = 0;
+        const Checkpoint* at = &cp;
+        while (at->parent && depth <= static_cast<int>(vm.checkpoints.size())) {
+            const auto it = by_name.find(*at->parent);
+            if (it == by_name.end()) {
+                break;
+            }
+            at = it->second;
+            ++depth;
+        }
+        out[cp.name] = depth;
+    }
+    return out;
+}
+
+class VmEvaluator {
+public:
+    VmEvaluator(const HostInventory& host, std::size_t host_index, const Vm& vm,
+                std::size_t vm_index, const std::vector<Exemption>& exemptions, TimePoint now,
+                Plan& plan, std::vector<SortKey>& keys)
+        : host_(host), host_index_(host_index), vm_(vm), vm_index_(vm_index),
+          exemptions_(exemptions), now_(now), plan_(plan), keys_(keys), depth_(depths(vm)) {
+        read_ttls();
+        rank_by_age();
+    }
+
+    void apply(const Policy& policy) {
+        if (policy.deny) {
+            apply_deny(policy);
+        }
+        if (policy.max_age || policy.max_count) {
+            apply_age(policy);
+        }
+        if (policy.max_count) {
+            apply_count(policy);
+        }
+        if (policy.memory_state != MemoryState::keep) {
+            apply_memory(policy);
+        }
+    }
+
+    void plan_actions() {
+        if (disable_policy_ != nullptr) {
+            add_action(0, ActionKind::disable_checkpoints, nullptr, *disable_policy_,
+                       "policy " + disable_policy_->name + ": checkpoints denied; turn off the "
+                                                           "VM's checkpoint setting");
+        }
+        for (const auto& cp : vm_.checkpoints) {
+            const auto it = verdicts_.find(cp.id);
+            if (it == verdicts_.end()) {
+                continue;
+            }
+            const Verdict& v = it->second;
+            if (v.cause) {
+                if (host_.capabilities.delete_checkpoint) {
+                    add_action(*v.cause == Cause::deny ? 1 : 2, ActionKind::delete_checkpoint, &cp,
+                               *v.delete_policy, v.delete_reason);
+                } else {
+                    note("cannot delete checkpoint '" + cp.name + "'");
+                }
+                continue;
+            }
+            if (v.memory_policy == nullptr) {
+                continue;
+            }
+            const std::string why = "policy " + v.memory_policy->name + ": memory_state " +
+                                    std::string(to_string(v.memory));
+            if (cp.memory == MemoryKind::external) {
+                add_action(3,
+                           v.memory == MemoryState::wipe ? ActionKind::wipe_memory
+                                                         : ActionKind::encrypt_memory,
+                           &cp, *v.memory_policy, why);
+            } else if (host_.capabilities.clear_memory_state) {
+                add_action(3, ActionKind::clear_memory_state, &cp, *v.memory_policy, why);
+            }
+        }
+    }
+
+private:
+    void read_ttls() {
+        for (const auto& cp : vm_.checkpoints) {
+            const auto token = ttl_token(cp.description);
+            if (!token) {
+                continue;
+            }
+            auto ttl = parse_duration(*token);
+            if (ttl) {
+                ttl_[cp.id] = *ttl;
+            } else {
+                note("ignoring 'ttl=" + *token + "' in the description of checkpoint '" +
+                     cp.name + "': " + ttl.error().message);
+            }
+        }
+    }
+
+    void rank_by_age() {
+        std::vector<const Checkpoint*> order;
+        for (const auto& cp : vm_.checkpoints) {
+            order.push_back(&cp);
+        }
+        std::sort(order.begin(), order.end(), [&](const Checkpoint* a, const Checkpoint* b) {
+            if (a->created != b->created) {
+                return a->created > b->created;
+            }
+            const int da = depth_.at(a->name);
+            const int db = depth_.at(b->name);
+            if (da != db) {
+                return da > db;
+            }
+            return a->name > b->name;
+        });
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            rank_[order[i]->id] = i;
+        }
+    }
+
+    void note(const std::string& text) {
+        plan_.notes.push_back(host_.provider + "/" + vm_.name + ": " + text);
+    }
+
+    // Returns the exemption text when an active exemption covers this finding.
+    std::optional<std::string> exemption_for(const Policy& policy, const Checkpoint* cp) const {
+        for (const auto& e : exemptions_) {
+            if (e.policy != policy.name || e.vm != vm_.name || !e.active(now_)) {
+                continue;
+            }
+            if (e.checkpoint && (cp == nullptr || *e.checkpoint != cp->name)) {
+                continue;
+            }
+            return e.reason + " (until " + format_rfc3339(e.expires) + ")";
+        }
+        return std::nullopt;
+    }
+
+    // Records a finding; returns true when it should lead to an action.
+    bool report(const Policy& policy, const Checkpoint* cp, std::string_view rule_name,
+                std::string detail) {
+        Finding f;
+        f.policy = policy.name;
+        f.mode = policy.mode;
+        f.provider = host_.provider;
+        f.vm = vm_.name;
+        f.vm_id = vm_.id;
+        if (cp != nullptr) {
+            f.checkpoint = cp->name;
+            f.checkpoint_id = cp->id;
+        }
+        f.rule = rule_name;
+        f.detail = std::move(detail);
+        if (auto e = exemption_for(policy, cp)) {
+            f.exempt = true;
+            f.exemption = std::move(*e);
+        }
+        const bool act = !f.exempt && policy.mode == Mode::enforce;
+        plan_.findings.push_back(std::move(f));
+        return act;
+    }
+
+    void want_delete(const Checkpoint& cp, Cause cause, const Policy& policy, std::string reason) {
+        Verdict& v = verdicts_[cp.id];
+        if (!v.cause || cause < *v.cause) {
+            v.cause = cause;
+            v.delete_policy = &policy;
+            v.delete_reason = "policy " + policy.name + ": " + std::move(reason);
+        }
+    }
+
+    void apply_deny(const Policy& policy) {
+        if (host_.capabilities.disable_checkpoints &&
+            vm_.checkpoint_setting != CheckpointSetting::disabled) {
+            const std::string detail = "the VM allows new checkpoints (setting: " +
+                                       std::string(to_string(vm_.checkpoint_setting)) +
+                                       "); the policy denies them";
+            if (report(policy, nullptr, rule::kSetting, detail) && disable_policy_ == nullptr) {
+                disable_policy_ = &policy;
+            }
+        }
+        for (const auto& cp : vm_.checkpoints) {
+            const std::string detail = "checkpoints are denied on this VM; created " +
+                                       format_rfc3339(cp.created) + " (" +
+                                       ago(now_ - cp.created) + ")";
+            if (report(policy, &cp, rule::kDenied, detail)) {
+                want_delete(cp, Cause::deny, policy, "checkpoints denied");
+            }
+        }
+    }
+
+    void apply_age(const Policy& policy) {
+        for (const auto& cp : vm_.checkpoints) {
+            const Seconds age = now_ - cp.created;
+            std::optional<Seconds> limit = policy.max_age;
+            bool from_ttl = false;
+            if (const auto it = ttl_.find(cp.id); it != ttl_.end()) {
+                if (!limit || it->second < *limit) {
+                    limit = it->second;
+                    from_ttl = true;
+                }
+            }
+            if (!limit || age <= *limit) {
+                continue;
+            }
+            std::string detail = "age " + format_duration(age) + " exceeds ";
+            if (from_ttl) {
+                detail += "ttl=" + format_duration(*limit) + " from its description";
+                if (policy.max_age) {
+                    detail += " (policy max_age " + format_duration(*policy.max_age) + ")";
+                }
+            } else {
+                detail += "max_age " + format_duration(*limit);
+            }
+            if (report(policy, &cp, from_ttl ? rule::kTtl : rule::kMaxAge, detail)) {
+                want_delete(cp, Cause::age, policy,
+                            (from_ttl ? "ttl " : "max_age ") + format_duration(*limit) +
+                                " exceeded (age " + format_duration(age) + ")");
+            }
+        }
+    }
+
+    void apply_count(const Policy& policy) {
+        const std::size_t keep = *policy.max_count;
+        const std::size_t total = vm_.checkpoints.size();
+        for (const auto& cp : vm_.checkpoints) {
+            const std::size_t rank = rank_.at(cp.id);
+            if (rank < keep) {
+                continue;
+            }
+            const std::string detail = "number " + std::to_string(rank + 1) + " of " +
+                                       std::to_string(total) + " from the newest; max_count " +
+                                       std::to_string(keep) + " keeps the newest " +
+                                       std::to_string(keep);
+            if (report(policy, &cp, rule::kMaxCount, detail)) {
+                want_delete(cp, Cause::count, policy,
+                            "max_count " + std::to_string(keep) + " exceeded (number " +
+                                std::to_string(rank + 1) + " of " + std::to_string(total) + ")");
+            }
+        }
+    }
+
+    void apply_memory(const Policy& policy) {
+        for (const auto& cp : vm_.checkpoints) {
+            if (cp.memory == MemoryKind::none) {
+                continue;
+            }
+            std::string detail;
+            if (cp.memory == MemoryKind::external) {
+                std::string files;
+                for (const auto& f : cp.memory_files) {
+                    files += files.empty() ? f : ", " + f;
+                }
+                detail = "memory dump " + (files.empty() ? std::string("(file unknown)") : files) +
+                         " is kept in the clear; the policy wants it " +
+                         (policy.memory_state == MemoryState::wipe ? "wiped" : "encrypted");
+            } else if (host_.capabilities.clear_memory_state) {
+                detail = "the checkpoint holds the VM's memory; the policy wants it " +
+                         std::string(policy.memory_state == MemoryState::wipe ? "wiped"
+                                                                              : "encrypted");
+            } else {
+                detail = "memory is stored inside the disk image (internal snapshot) and cannot "
+                         "be encrypted or wiped on its own; delete the checkpoint (a retention "
+                         "rule) or exempt it";
+            }
+            if (report(policy, &cp, rule::kMemoryState, detail)) {
+                Verdict& v = verdicts_[cp.id];
+                if (v.memory_policy == nullptr || policy.memory_state > v.memory) {
+                    v.memory = policy.memory_state;
+                    v.memory_policy = &policy;
+                }
+            }
+        }
+    }
+
+    void add_action(int action_class, ActionKind kind, const Checkpoint* cp, const Policy& policy,
+                    std::string reason) {
+        PlannedAction a;
+        a.kind = kind;
+        a.provider = host_.provider;
+        a.vm = vm_.name;
+        a.vm_id = vm_.id;
+        int depth = 0;
+        std::string name;
+        if (cp != nullptr) {
+            a.checkpoint = cp->name;
+            a.checkpoint_id = cp->id;
+            depth = depth_.at(cp->name);
+            name = cp->name;
+        }
+        a.policy = policy.name;
+        a.reason = std::move(reason);
+        plan_.actions.push_back(std::move(a));
+        keys_.emplace_back(action_class, host_index_, vm_index_, -depth, name);
+    }
+
+    const HostInventory& host_;
+    std::size_t host_index_;
+    const Vm& vm_;
+    std::size_t vm_index_;
+    const std::vector<Exemption>& exemptions_;
+    TimePoint now_;
+    Plan& plan_;
+    std::vector<SortKey>& keys_;
+    std::map<std::string, int> depth_;
+    std::map<std::string, Seconds> ttl_;
+    std::map<std::string, std::size_t> rank_;
+    std::map<std::string, Verdict> verdicts_;
+    const Policy* disable_policy_ = nullptr;
+};
+
+} // namespace
+
+Plan evaluate(const Inventory& inventory, const std::vector<Policy>& policies,
+              const std::vector<Exemption>& exemptions, TimePoint now) {
+    Plan plan;
+    plan.vms = inventory.vm_count();
+    plan.checkpoints = inventory.checkpoint_count();
+    for (const auto& e : exemptions) {
+        if (!e.active(now)) {
+            plan.notes.push_back("exemption at " + e.origin + " (policy " + e.policy + ", VM " +
+                                 e.vm + (e.checkpoint ? ", checkpoint " + *e.checkpoint : "") +
+                                 ": " + e.reason + ") expired at " + format_rfc3339(e.expires) +
+                                 " and is ignored");
+        }
+    }
+    std::vector<SortKey> keys;
+    for (std::size_t h = 0; h < inventory.hosts.size(); ++h) {
+        const auto& host = inventory.hosts[h];
+        for (std::size_t v = 0; v < host.vms.size(); ++v) {
+            const auto& vm = host.vms[v];
+            std::vector<const Policy*> applicable;
+            for (const auto& policy : policies) {
+                if (matches(policy.match, host.provider, vm.name, vm.labels)) {
+                    applicable.push_back(&policy);
+                }
+            }
+            if (applicable.empty()) {
+                continue;
+            }
+            VmEvaluator evaluator(host, h, vm, v, exemptions, now, plan, keys);
+            for (const Policy* policy : applicable) {
+                evaluator.apply(*policy);
+            }
+            evaluator.plan_actions();
+        }
+    }
+    // Order actions by their keys; indices keep the sort stable and cheap.
+    std::vector<std::size_t> index(plan.actions.size());
+    for (std::size_t i = 0; i < index.size(); ++i) {
+        index[i] = i;
+    }
+    std::stable_sort(index.begin(), index.end(),
+                     [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+    std::vector<PlannedAction> ordered;
+    ordered.reserve(plan.actions.size());
+    for (const auto i : index) {
+        ordered.push_back(std::move(plan.actions[i]));
+    }
+    plan.actions = std::move(ordered);
+    return plan;
+}
+
+} // namespace snapgov::policies

@@ -1,0 +1,80 @@
+#pragma once
+/// The evaluator's output: findings (what is wrong) and planned actions (what enforce
+/// would do about it).
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policies/policy.hpp"
+
+namespace snapgov::policies {
+
+/// The kinds of action snapgov can take (the `kind` strings of the JSON contract).
+enum class ActionKind {
+    delete_checkpoint,
+    disable_checkpoints,
+    encrypt_memory,
+    wipe_memory,
+    clear_memory_state,
+    wipe_orphan,
+    encrypt_orphan,
+};
+
+/// The rule a finding breaks (the `rule` strings of the JSON contract).
+namespace rule {
+inline constexpr std::string_view kDenied = "checkpoints_denied";
+inline constexpr std::string_view kSetting = "checkpoint_setting";
+inline constexpr std::string_view kMaxAge = "max_age";
+inline constexpr std::string_view kTtl = "ttl";
+inline constexpr std::string_view kMaxCount = "max_count";
+inline constexpr std::string_view kMemoryState = "memory_state";
+} // namespace rule
+
+/// One policy violation by one checkpoint (or, for VM-level rules, by one VM: then
+/// `checkpoint` is empty).
+struct Finding {
+    std::string policy;
+    Mode mode = Mode::audit;
+    std::string provider;
+    std::string vm;
+    std::string vm_id;
+    std::string checkpoint;
+    std::string checkpoint_id;
+    std::string rule;
+    std::string detail;
+    bool exempt = false;
+    std::string exemption; ///< reason and expiry of the exemption that applies, if exempt
+};
+
+/// One action enforce would take, and the policy that caused it.
+struct PlannedAction {
+    ActionKind kind = ActionKind::delete_checkpoint;
+    std::string provider;
+    std::string vm;
+    std::string vm_id;
+    std::string checkpoint;
+    std::string checkpoint_id;
+    std::string policy;
+    std::string reason;
+};
+
+struct Plan {
+    std::vector<Finding> findings;
+    std::vector<PlannedAction> actions;
+    /// Things an operator should know that are not violations: expired exemptions,
+    /// unreadable `ttl=` values, actions a provider cannot carry out.
+    std::vector<std::string> notes;
+    std::size_t vms = 0;
+    std::size_t checkpoints = 0;
+
+    /// Findings that are not exempt.
+    [[nodiscard]] std::size_t violations() const;
+    /// Findings that an active exemption covers.
+    [[nodiscard]] std::size_t exempt() const;
+};
+
+[[nodiscard]] std::string_view to_string(ActionKind kind) noexcept;
+
+} // namespace snapgov::policies

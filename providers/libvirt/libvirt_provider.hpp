@@ -1,0 +1,49 @@
+#pragma once
+/// The libvirt provider: any libvirt URI (`qemu:///system`, `qemu+ssh://host/system`,
+/// `test:///abs/path/host.xml`). Labels come from the domain metadata namespace
+/// `urn:snapgov:labels`. libvirt has no switch that forbids snapshots, so the provider can
+/// delete checkpoints but not disable them.
+
+#include <memory>
+#include <string>
+
+#include "providers/libvirt/handles.hpp"
+#include "providers/provider.hpp"
+
+namespace snapgov::providers::libvirt {
+
+class LibvirtProvider final : public Provider {
+public:
+    /// Takes ownership of an open connection to `uri`.
+    LibvirtProvider(std::string name, std::string uri, ConnectHandle connection);
+
+    [[nodiscard]] std::string_view type() const override { return "libvirt"; }
+    [[nodiscard]] Capabilities capabilities() const override;
+
+protected:
+    [[nodiscard]] Result<HostInventory> do_collect() override;
+    [[nodiscard]] Result<void> do_delete_checkpoint(const Vm& vm,
+                                                    const Checkpoint& checkpoint) override;
+
+private:
+    /// Reopens the connection if libvirt reports it dead (libvirtd restarted). The test
+    /// driver's state lives in the connection, so a live connection is never replaced.
+    [[nodiscard]] Result<void> ensure_connected();
+    [[nodiscard]] Result<Vm> read_domain(virDomainPtr domain);
+
+    std::string uri_;
+    ConnectHandle connection_;
+};
+
+class LibvirtFactory final : public ProviderFactory {
+public:
+    [[nodiscard]] std::string_view type() const override { return "libvirt"; }
+    [[nodiscard]] Result<void> validate(const ProviderSpec& spec) const override;
+    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const override;
+};
+
+/// Opens a libvirt connection with the default authentication callbacks. The error
+/// carries libvirt's own message.
+[[nodiscard]] Result<ConnectHandle> open_connection(const std::string& uri);
+
+} // namespace snapgov::providers::libvirt

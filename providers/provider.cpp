@@ -1,0 +1,86 @@
+#include "providers/provider.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+namespace snapgov::providers {
+namespace {
+
+std::string object_name(const Vm& vm) { return "VM '" + vm.name + "'"; }
+
+std::string object_name(const Vm& vm, const Checkpoint& checkpoint) {
+    return "checkpoint '" + checkpoint.name + "' of VM '" + vm.name + "'";
+}
+
+} // namespace
+
+Result<HostInventory> Provider::collect() {
+    auto result = do_collect();
+    if (!result) {
+        return tl::unexpected(result.error().with_context("provider " + name_ + ": collect"));
+    }
+    // A stable order (VMs by name, checkpoints oldest first) makes plans and reports
+    // reproducible whatever order the hypervisor lists objects in.
+    auto& vms = result->vms;
+    std::sort(vms.begin(), vms.end(), [](const Vm& a, const Vm& b) {
+        return std::tie(a.name, a.id) < std::tie(b.name, b.id);
+    });
+    for (auto& vm : vms) {
+        std::sort(vm.checkpoints.begin(), vm.checkpoints.end(),
+                  [](const Checkpoint& a, const Checkpoint& b) {
+                      return std::tie(a.created, a.name) < std::tie(b.created, b.name);
+                  });
+    }
+    result->provider = name_;
+    result->type = std::string(type());
+    result->capabilities = capabilities();
+    result->complete = true;
+    return result;
+}
+
+Result<void> Provider::delete_checkpoint(const Vm& vm, const Checkpoint& checkpoint) {
+    const auto context = "provider " + name_ + ": delete " + object_name(vm, checkpoint);
+    if (!capabilities().delete_checkpoint) {
+        return fail(ErrorCode::unsupported, context + ": not supported by this provider");
+    }
+    auto result = do_delete_checkpoint(vm, checkpoint);
+    if (!result) {
+        return tl::unexpected(result.error().with_context(context));
+    }
+    return {};
+}
+
+Result<void> Provider::disable_checkpoints(const Vm& vm) {
+    const auto context = "provider " + name_ + ": disable checkpoints of " + object_name(vm);
+    if (!capabilities().disable_checkpoints) {
+        return fail(ErrorCode::unsupported, context + ": not supported by this provider");
+    }
+    auto result = do_disable_checkpoints(vm);
+    if (!result) {
+        return tl::unexpected(result.error().with_context(context));
+    }
+    return {};
+}
+
+Result<void> Provider::clear_memory_state(const Vm& vm, const Checkpoint& checkpoint) {
+    const auto context = "provider " + name_ + ": clear memory state of " +
+                         object_name(vm, checkpoint);
+    if (!capabilities().clear_memory_state) {
+        return fail(ErrorCode::unsupported, context + ": not supported by this provider");
+    }
+    auto result = do_clear_memory_state(vm, checkpoint);
+    if (!result) {
+        return tl::unexpected(result.error().with_context(context));
+    }
+    return {};
+}
+
+Result<void> Provider::do_disable_checkpoints(const Vm& /*vm*/) {
+    return fail(ErrorCode::unsupported, "not implemented");
+}
+
+Result<void> Provider::do_clear_memory_state(const Vm& /*vm*/, const Checkpoint& /*checkpoint*/) {
+    return fail(ErrorCode::unsupported, "not implemented");
+}
+
+} // namespace snapgov::providers

@@ -1,0 +1,75 @@
+#pragma once
+/// The provider interface: one hypervisor connection that reports inventory and carries out
+/// checkpoint actions. Adding a hypervisor is one folder with a `Provider` and a
+/// `ProviderFactory`, plus one line in `providers/registry.cpp`.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "core/inventory.hpp"
+#include "core/provider_spec.hpp"
+
+namespace snapgov::providers {
+
+/// A connection to one hypervisor. Not thread-safe: one pass uses it from one thread.
+///
+/// The public methods are the entry points every caller uses: they check the provider's
+/// capabilities and add the provider's name and the object to every error, then call the
+/// protected `do_*` hook that each provider implements. Actions return success only when the
+/// hypervisor accepted them; whether the effect is visible is checked by the caller, which
+/// collects again.
+class Provider {
+public:
+    explicit Provider(std::string name) : name_(std::move(name)) {}
+    virtual ~Provider() = default;
+    Provider(const Provider&) = delete;
+    Provider& operator=(const Provider&) = delete;
+
+    /// The configured name (`lab`, `hv01`).
+    [[nodiscard]] const std::string& name() const { return name_; }
+    /// The provider type (`libvirt`, `hyperv`).
+    [[nodiscard]] virtual std::string_view type() const = 0;
+    /// What this provider can do; constant for its lifetime.
+    [[nodiscard]] virtual Capabilities capabilities() const = 0;
+
+    /// Reads every VM and checkpoint. On success the result is complete (`complete = true`);
+    /// any failure that could hide a VM or a checkpoint is an error, never a partial list.
+    [[nodiscard]] Result<HostInventory> collect();
+
+    /// Deletes one checkpoint (its metadata and, where the hypervisor does so, its data).
+    [[nodiscard]] Result<void> delete_checkpoint(const Vm& vm, const Checkpoint& checkpoint);
+    /// Turns off the VM's ability to take checkpoints. Fails with `unsupported` when the
+    /// hypervisor has no such switch.
+    [[nodiscard]] Result<void> disable_checkpoints(const Vm& vm);
+    /// Drops the memory state of one checkpoint and keeps its disks.
+    [[nodiscard]] Result<void> clear_memory_state(const Vm& vm, const Checkpoint& checkpoint);
+
+protected:
+    [[nodiscard]] virtual Result<HostInventory> do_collect() = 0;
+    [[nodiscard]] virtual Result<void> do_delete_checkpoint(const Vm& vm,
+                                                            const Checkpoint& checkpoint) = 0;
+    [[nodiscard]] virtual Result<void> do_disable_checkpoints(const Vm& vm);
+    [[nodiscard]] virtual Result<void> do_clear_memory_state(const Vm& vm,
+                                                             const Checkpoint& checkpoint);
+
+private:
+    std::string name_;
+};
+
+/// Creates providers of one type from their configuration. Stateless: one factory serves
+/// every provider entry of its type.
+class ProviderFactory {
+public:
+    virtual ~ProviderFactory() = default;
+    /// The `type:` value this factory answers to.
+    [[nodiscard]] virtual std::string_view type() const = 0;
+    /// Checks the spec's type-specific settings without connecting anywhere; the error names
+    /// `spec.origin` and the fix.
+    [[nodiscard]] virtual Result<void> validate(const ProviderSpec& spec) const = 0;
+    /// Validates, then connects. The provider owns its connection.
+    [[nodiscard]] virtual Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const = 0;
+};
+
+} // namespace snapgov::providers

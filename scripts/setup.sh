@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages snapgov needs to build, test and run its demo.
+# Idempotent: packages already present are left alone; apt runs only when something is missing.
+# Usage: scripts/setup.sh [--with-integration]
+#   --with-integration  also install libvirtd, QEMU and the age tool (for the full test suite)
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config
+  libboost1.81-dev libboost-json1.81-dev
+  libssl-dev libyaml-cpp-dev libpugixml-dev libcli11-dev libexpected-dev
+  libsqlite3-dev libsystemd-dev libvirt-dev catch2
+)
+# Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for helpers.
+test_pkgs=(libvirt-clients age python3 openssl)
+integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--with-integration" ]]; then
+  want+=("${test_pkgs[@]}" "${integration_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages: ${missing[*]}" >&2
+    echo "setup: run as root, or install them with: apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all ${#want[@]} packages present" >&2
+fi
