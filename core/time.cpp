@@ -82,6 +82,11 @@ Result<Seconds> parse_duration(std::string_view text) {
                                                "(e.g. " + shown + "s)");
         }
         const std::int64_t unit = unit_seconds(text[pos]);
+        if (std::isspace(static_cast<unsigned char>(text[pos])) != 0) {
+            return fail(ErrorCode::config, "duration '" + shown +
+                                               "' contains a space; write number and unit "
+                                               "together, e.g. 3d or 1h30m");
+        }
         if (unit == 0) {
             return fail(ErrorCode::config, "duration '" + shown + "' has unknown unit '" +
                                                std::string(1, text[pos]) +
