@@ -1,0 +1,244 @@
+// Runs the real snapgov binary as a user would and checks exit codes and the JSON contract.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <boost/json.hpp>
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+struct Run {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "snapgov-cli-XXXXXX").string();
+        path_ = mkdtemp(tmpl.data());
+    }
+    ~TempDir() { fs::remove_all(path_); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const fs::path& path() const { return path_; }
+
+    fs::path write(const std::string& name, const std::string& text) const {
+        const auto p = path_ / name;
+        std::ofstream(p) << text;
+        return p;
+    }
+
+private:
+    fs::path path_;
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+Run snapgov(const std::string& args) {
+    const auto err = fs::temp_directory_path() / ("snapgov-cli-err-" + std::to_string(getpid()));
+    const std::string cmd = std::string(SNAPGOV_BINARY) + " " + args + " 2>" + err.string();
+    Run r;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buf{};
+    std::size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
+        r.out.append(buf.data(), n);
+    }
+    const int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = slurp(err);
+    fs::remove(err);
+    return r;
+}
+
+const std::string kExamples = SNAPGOV_EXAMPLES;
+const std::string kNow = "--now 2026-11-24T12:00:00Z";
+
+std::string demo_policy() { return kExamples + "/policy.yaml"; }
+
+// A copy of the demo policy pointing at another provider set.
+std::string policy_with_providers(const TempDir& dir, const std::string& providers) {
+    std::string text = slurp(demo_policy());
+    const auto start = text.find("providers:");
+    const auto end = text.find("policies:");
+    text.replace(start, end - start, providers + "\n");
+    return dir.write("policy.yaml", text).string();
+}
+
+} // namespace
+
+TEST_CASE("cli: plan --format json follows the contract of DESIGN.md", "[cli]") {
+    const auto r = snapgov("plan -c " + demo_policy() + " --format json " + kNow);
+    CHECK(r.exit_code == 1);
+    const auto doc = json::parse(r.out).as_object();
+    const auto& findings = doc.at("findings").as_array();
+    REQUIRE(findings.size() == 15);
+    for (const auto& f : findings) {
+        for (const auto* key : {"policy", "provider", "vm", "checkpoint", "rule", "detail"}) {
+            INFO(key);
+            CHECK(f.as_object().at(key).is_string());
+        }
+        CHECK(f.as_object().at("exempt").is_bool());
+    }
+    const auto& actions = doc.at("actions").as_array();
+    REQUIRE(actions.size() == 11);
+    for (const auto& a : actions) {
+        for (const auto* key : {"kind", "provider", "vm", "checkpoint", "reason"}) {
+            INFO(key);
+            CHECK(a.as_object().at(key).is_string());
+        }
+    }
+    CHECK(actions[0].as_object().at("kind").as_string() == "delete_checkpoint");
+    CHECK(actions[10].as_object().at("kind").as_string() == "encrypt_memory");
+    const auto& summary = doc.at("summary").as_object();
+    CHECK(summary.at("vms").as_int64() == 10);
+    CHECK(summary.at("checkpoints").as_int64() == 20);
+    CHECK(summary.at("violations").as_int64() == 14);
+    CHECK(summary.at("actions").as_int64() == 11);
+    // Logs stay off stdout: the JSON parsed, and the expired exemption is a note.
+    CHECK_THAT(json::serialize(doc.at("notes")), Catch::Contains("expired"));
+}
+
+TEST_CASE("cli: every rule of the demo shows up in the plan", "[cli]") {
+    const auto r = snapgov("plan -c " + demo_policy() + " --format json " + kNow);
+    const auto doc = json::parse(r.out).as_object();
+    std::set<std::string> rules;
+    bool exempt_seen = false;
+    for (const auto& f : doc.at("findings").as_array()) {
+        rules.insert(std::string(f.as_object().at("rule").as_string()));
+        exempt_seen = exempt_seen || f.as_object().at("exempt").as_bool();
+    }
+    CHECK(rules == std::set<std::string>{"checkpoints_denied", "max_age", "max_count", "ttl",
+                                         "memory_state"});
+    CHECK(exempt_seen);
+}
+
+TEST_CASE("cli: enforce --once acts, verifies and exits 1 for what remains", "[cli]") {
+    const auto r = snapgov("enforce --once -c " + demo_policy() + " --format json " + kNow);
+    CHECK(r.exit_code == 1);
+    const auto doc = json::parse(r.out).as_object();
+    const auto& s = doc.at("summary").as_object();
+    CHECK(s.at("done").as_int64() == 10);
+    CHECK(s.at("skipped").as_int64() == 1);
+    CHECK(s.at("failed").as_int64() == 0);
+    // Remaining: the audit-mode finding and the two memory findings.
+    CHECK(s.at("remaining").as_int64() == 3);
+    for (const auto& a : doc.at("actions").as_array()) {
+        const auto& o = a.as_object();
+        if (o.at("kind").as_string() == "delete_checkpoint") {
+            CHECK(o.at("outcome").as_string() == "done");
+            CHECK_THAT(std::string(o.at("detail").as_string()), Catch::Contains("verified"));
+        }
+    }
+}
+
+TEST_CASE("cli: enforce --dry-run acts on nothing", "[cli]") {
+    const auto r = snapgov("enforce --once --dry-run -c " + demo_policy() + " --format json " + kNow);
+    CHECK(r.exit_code == 1);
+    const auto doc = json::parse(r.out).as_object();
+    CHECK(doc.at("summary").as_object().at("dry_run").as_int64() == 11);
+    CHECK(doc.at("summary").as_object().at("done").as_int64() == 0);
+    CHECK(doc.at("summary").as_object().at("remaining").as_int64() == 14);
+}
+
+TEST_CASE("cli: the blast-radius cap leaves violations remaining", "[cli]") {
+    TempDir dir;
+    std::string text = slurp(demo_policy());
+    text.replace(text.find("max_actions_per_run: 20"), 23, "max_actions_per_run: 2");
+    for (auto pos = text.find("${CONFIG_DIR}"); pos != std::string::npos;
+         pos = text.find("${CONFIG_DIR}")) {
+        text.replace(pos, 13, kExamples);
+    }
+    const auto policy = dir.write("policy.yaml", text);
+    const auto r = snapgov("enforce --once -c " + policy.string() + " --format json " + kNow);
+    CHECK(r.exit_code == 1);
+    const auto s = json::parse(r.out).as_object().at("summary").as_object();
+    CHECK(s.at("done").as_int64() == 2);
+    CHECK(s.at("skipped").as_int64() == 9);
+    CHECK(s.at("remaining").as_int64() == 12);
+}
+
+TEST_CASE("cli: a compliant inventory exits 0", "[cli]") {
+    TempDir dir;
+    const auto policy = dir.write("policy.yaml",
+                                  "providers: [{name: lab, type: libvirt, uri: 'test://" +
+                                      kExamples + "/host.xml'}]\n"
+                                      "policies:\n"
+                                      "  - {name: p, mode: enforce, match: {names: [prod-cache-*]},"
+                                      " checkpoints: deny}\n");
+    CHECK(snapgov("plan -c " + policy.string() + " " + kNow).exit_code == 0);
+    CHECK(snapgov("enforce --once -c " + policy.string() + " " + kNow).exit_code == 0);
+}
+
+TEST_CASE("cli: a provider that cannot be collected gets no action, and exit is 2", "[cli]") {
+    TempDir dir;
+    const auto policy = policy_with_providers(
+        dir, "providers:\n"
+             "  - {name: lab, type: libvirt, uri: 'test://" + kExamples + "/host.xml'}\n"
+             "  - {name: broken, type: libvirt, uri: 'test:///nonexistent/host.xml'}\n");
+    const auto r = snapgov("enforce --once -c " + policy + " --format json " + kNow);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("provider broken"));
+    const auto doc = json::parse(r.out).as_object();
+    CHECK_THAT(json::serialize(doc.at("errors")), Catch::Contains("provider broken"));
+    // The healthy provider is still enforced.
+    CHECK(doc.at("summary").as_object().at("done").as_int64() == 10);
+}
+
+TEST_CASE("cli: configuration and usage errors exit 2 with FILE:LINE:COL", "[cli]") {
+    TempDir dir;
+    const auto bad = dir.write("bad.yaml", "providers:\n  - name: lab\n    type: libvirt\n"
+                                           "policies:\n  - name: p\n    max_age: soon\n");
+    const auto check = snapgov("policy check " + bad.string());
+    CHECK(check.exit_code == 2);
+    CHECK_THAT(check.err, Catch::Contains(bad.string() + ":6:14: error: 'max_age'"));
+    CHECK_THAT(check.err, Catch::Contains("needs 'uri'") || Catch::Contains("error"));
+    CHECK(snapgov("plan -c " + bad.string()).exit_code == 2);
+    CHECK(snapgov("plan").exit_code == 2);
+    CHECK(snapgov("frobnicate").exit_code == 2);
+    CHECK(snapgov("enforce -c " + demo_policy()).exit_code == 2);
+    CHECK(snapgov("plan -c " + demo_policy() + " --now yesterday").exit_code == 2);
+    CHECK(snapgov("plan -c /nonexistent.yaml").exit_code == 2);
+}
+
+TEST_CASE("cli: policy check accepts the demo policy and --help works", "[cli]") {
+    const auto r = snapgov("policy check " + demo_policy() + " " + kNow);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("valid: 1 providers, 3 policies, 2 exemptions (1 expired)"));
+    const auto help = snapgov("--help");
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, Catch::Contains("enforce"));
+}
+
+TEST_CASE("cli: inventory --format json lists VMs and checkpoints with ages", "[cli]") {
+    const auto r = snapgov("inventory -c " + demo_policy() + " --format json " + kNow);
+    CHECK(r.exit_code == 0);
+    const auto doc = json::parse(r.out).as_object();
+    const auto& p = doc.at("providers").as_array().at(0).as_object();
+    CHECK(p.at("name").as_string() == "lab");
+    CHECK(p.at("complete").as_bool());
+    const auto& vms = p.at("vms").as_array();
+    REQUIRE(vms.size() == 10);
+    const auto& first = vms.at(0).as_object();
+    CHECK(first.at("name").as_string() == "dev-build-01");
+    const auto& cp = first.at("checkpoints").as_array().at(0).as_object();
+    CHECK(cp.at("name").as_string() == "base");
+    CHECK(cp.at("age_seconds").as_int64() == 10 * 86400);
+    CHECK(cp.at("memory").as_object().at("kind").as_string() == "none");
+}
