@@ -83,7 +83,7 @@ std::string policy_with_providers(const TempDir& dir, const std::string& provide
 
 } // namespace
 
-TEST_CASE("cli: plan --format json follows the contract of DESIGN.md", "[cli]") {
+TEST_CASE("plan --format json follows the contract of DESIGN.md", "[cli]") {
     const auto r = snapgov("plan -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
@@ -115,7 +115,7 @@ TEST_CASE("cli: plan --format json follows the contract of DESIGN.md", "[cli]") 
     CHECK_THAT(json::serialize(doc.at("notes")), Catch::Contains("expired"));
 }
 
-TEST_CASE("cli: every rule of the demo shows up in the plan", "[cli]") {
+TEST_CASE("every rule of the demo shows up in the plan", "[cli]") {
     const auto r = snapgov("plan -c " + demo_policy() + " --format json " + kNow);
     const auto doc = json::parse(r.out).as_object();
     std::set<std::string> rules;
@@ -129,7 +129,7 @@ TEST_CASE("cli: every rule of the demo shows up in the plan", "[cli]") {
     CHECK(exempt_seen);
 }
 
-TEST_CASE("cli: enforce --once acts, verifies and exits 1 for what remains", "[cli]") {
+TEST_CASE("enforce --once acts, verifies and exits 1 for what remains", "[cli]") {
     const auto r = snapgov("enforce --once -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
@@ -148,7 +148,7 @@ TEST_CASE("cli: enforce --once acts, verifies and exits 1 for what remains", "[c
     }
 }
 
-TEST_CASE("cli: enforce --dry-run acts on nothing", "[cli]") {
+TEST_CASE("enforce --dry-run acts on nothing", "[cli]") {
     const auto r = snapgov("enforce --once --dry-run -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
@@ -157,7 +157,7 @@ TEST_CASE("cli: enforce --dry-run acts on nothing", "[cli]") {
     CHECK(doc.at("summary").as_object().at("remaining").as_int64() == 14);
 }
 
-TEST_CASE("cli: the blast-radius cap leaves violations remaining", "[cli]") {
+TEST_CASE("the blast-radius cap leaves violations remaining", "[cli]") {
     TempDir dir;
     std::string text = slurp(demo_policy());
     text.replace(text.find("max_actions_per_run: 20"), 23, "max_actions_per_run: 2");
@@ -174,7 +174,7 @@ TEST_CASE("cli: the blast-radius cap leaves violations remaining", "[cli]") {
     CHECK(s.at("remaining").as_int64() == 12);
 }
 
-TEST_CASE("cli: a compliant inventory exits 0", "[cli]") {
+TEST_CASE("a compliant inventory exits 0", "[cli]") {
     TempDir dir;
     const auto policy = dir.write("policy.yaml",
                                   "providers: [{name: lab, type: libvirt, uri: 'test://" +
@@ -186,7 +186,7 @@ TEST_CASE("cli: a compliant inventory exits 0", "[cli]") {
     CHECK(snapgov("enforce --once -c " + policy.string() + " " + kNow).exit_code == 0);
 }
 
-TEST_CASE("cli: a provider that cannot be collected gets no action, and exit is 2", "[cli]") {
+TEST_CASE("a provider that cannot be collected gets no action, and exit is 2", "[cli]") {
     TempDir dir;
     const auto policy = policy_with_providers(
         dir, "providers:\n"
@@ -201,7 +201,7 @@ TEST_CASE("cli: a provider that cannot be collected gets no action, and exit is 
     CHECK(doc.at("summary").as_object().at("done").as_int64() == 10);
 }
 
-TEST_CASE("cli: configuration and usage errors exit 2 with FILE:LINE:COL", "[cli]") {
+TEST_CASE("configuration and usage errors exit 2 with FILE:LINE:COL", "[cli]") {
     TempDir dir;
     const auto bad = dir.write("bad.yaml", "providers:\n  - name: lab\n    type: libvirt\n"
                                            "policies:\n  - name: p\n    max_age: soon\n");
@@ -217,7 +217,7 @@ TEST_CASE("cli: configuration and usage errors exit 2 with FILE:LINE:COL", "[cli
     CHECK(snapgov("plan -c /nonexistent.yaml").exit_code == 2);
 }
 
-TEST_CASE("cli: policy check accepts the demo policy and --help works", "[cli]") {
+TEST_CASE("policy check accepts the demo policy and --help works", "[cli]") {
     const auto r = snapgov("policy check " + demo_policy() + " " + kNow);
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("valid: 1 providers, 3 policies, 2 exemptions (1 expired)"));
@@ -226,7 +226,7 @@ TEST_CASE("cli: policy check accepts the demo policy and --help works", "[cli]")
     CHECK_THAT(help.out, Catch::Contains("enforce"));
 }
 
-TEST_CASE("cli: inventory --format json lists VMs and checkpoints with ages", "[cli]") {
+TEST_CASE("inventory --format json lists VMs and checkpoints with ages", "[cli]") {
     const auto r = snapgov("inventory -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 0);
     const auto doc = json::parse(r.out).as_object();
