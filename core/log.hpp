@@ -1,17 +1,26 @@
 #pragma once
-/// Minimal leveled logging to stderr. Logs never carry secrets: callers log names and
-/// paths, never passwords or key material.
+/// Leveled logging to stderr. Logs never carry secrets: callers log names and paths, never
+/// passwords or key material.
+///
+/// Formats: `text` (`snapgov: warning: message`), `journal` (`<4>message`: the priority
+/// prefix journald reads from a service's stderr; chosen automatically when JOURNAL_STREAM
+/// is set) and `json` (one object per line: `{"level":"warning","message":"..."}`).
 
 #include <string_view>
 
 namespace snapgov::log {
 
 enum class Level { debug = 0, info = 1, warning = 2, error = 3 };
+enum class Format { text, journal, json };
 
 /// Sets the lowest level that is printed (default: info). Thread-safe.
 void set_level(Level level);
+/// Sets the line format (default: `journal` when JOURNAL_STREAM is set, else `text`).
+void set_format(Format format);
+/// Parses `debug|info|warning|error`; false if unknown.
+[[nodiscard]] bool parse_level(std::string_view text, Level& out);
 
-/// Writes one line `snapgov: <level>: <message>` to stderr. Thread-safe.
+/// Writes one line to stderr in the current format. Thread-safe; a line is never split.
 void write(Level level, std::string_view message);
 
 inline void debug(std::string_view m) { write(Level::debug, m); }

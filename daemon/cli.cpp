@@ -161,7 +161,9 @@ int cmd_enforce(const CommonOptions& o, const providers::ProviderRegistry& regis
         return kErrorExit;
     }
     Reconciler reconciler(loaded->config, registry);
-    const PassResult pass = reconciler.enforce(*now, o.dry_run);
+    PassOptions pass_options;
+    pass_options.dry_run = o.dry_run;
+    const PassResult pass = reconciler.enforce(*now, pass_options);
     for (const auto& e : pass.provider_errors) {
         log::error(e.message);
     }

@@ -1,6 +1,9 @@
 #include "daemon/reconciler.hpp"
 
 #include <algorithm>
+#include <future>
+#include <iterator>
+#include <thread>
 
 #include "core/log.hpp"
 #include "policies/evaluator.hpp"
@@ -34,14 +37,31 @@ int PassResult::exit_code() const {
     return remaining().violations() > 0 ? 1 : 0;
 }
 
-/// One configured provider and, once connected, its instance.
-struct Reconciler::Slot {
-    ProviderSpec spec;
+/// A provider instance, shared with the collection thread that uses it: a thread whose
+/// call hangs past its deadline is abandoned, not joined, and may outlive one pass.
+struct ProviderHolder {
     std::unique_ptr<providers::Provider> provider;
 };
 
-Reconciler::Reconciler(const policies::Config& config, const providers::ProviderRegistry& registry)
-    : config_(config), registry_(registry) {
+/// One configured provider: its instance once connected, and its health.
+struct Reconciler::Slot {
+    ProviderSpec spec;
+    std::shared_ptr<ProviderHolder> holder = std::make_shared<ProviderHolder>();
+    /// True while a collection thread runs; the provider is not touched meanwhile.
+    std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
+    unsigned failures = 0;
+    std::chrono::steady_clock::time_point retry_at{};
+    std::string error;
+    bool up = false;
+
+    [[nodiscard]] providers::Provider* provider() const {
+        return busy->load() ? nullptr : holder->provider.get();
+    }
+};
+
+Reconciler::Reconciler(const policies::Config& config, const providers::ProviderRegistry& registry,
+                       Seconds max_backoff)
+    : config_(config), registry_(registry), max_backoff_(max_backoff) {
     for (const auto& spec : config_.providers) {
         auto s = std::make_unique<Slot>();
         s->spec = spec;
@@ -57,34 +77,124 @@ Reconciler::Slot* Reconciler::slot(const std::string& provider) {
     return it == slots_.end() ? nullptr : it->get();
 }
 
+std::vector<ProviderHealth> Reconciler::health() const {
+    std::vector<ProviderHealth> out;
+    for (const auto& s : slots_) {
+        out.push_back({s->spec.name, s->spec.type, s->up, s->error, s->failures});
+    }
+    return out;
+}
+
+std::vector<policies::Policy> Reconciler::policies_for(PassScope scope) const {
+    if (scope == PassScope::full) {
+        return config_.policies;
+    }
+    std::vector<policies::Policy> deny;
+    std::copy_if(config_.policies.begin(), config_.policies.end(), std::back_inserter(deny),
+                 [](const policies::Policy& p) { return p.deny; });
+    return deny;
+}
+
 Inventory Reconciler::collect() {
-    Inventory inventory;
-    for (auto& s : slots_) {
-        HostInventory failed_host;
-        failed_host.provider = s->spec.name;
-        failed_host.type = s->spec.type;
-        failed_host.endpoint = s->spec.type == "hyperv" ? s->spec.endpoint : s->spec.uri;
-        if (!s->provider) {
-            auto created = registry_.create(s->spec);
-            if (!created) {
-                failed_host.error = created.error();
-                inventory.hosts.push_back(std::move(failed_host));
-                continue;
-            }
-            s->provider = std::move(*created);
-        }
-        auto host = s->provider->collect();
-        if (!host) {
-            failed_host.error = host.error();
-            inventory.hosts.push_back(std::move(failed_host));
+    using Clock = std::chrono::steady_clock;
+    struct Job {
+        Slot* slot;
+        std::future<Result<HostInventory>> result;
+        Clock::time_point deadline;
+    };
+    const auto start = Clock::now();
+    std::vector<std::optional<Job>> jobs(slots_.size());
+    std::vector<std::optional<Error>> skipped(slots_.size());
+
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = *slots_[i];
+        const std::string label = "provider " + s.spec.name;
+        if (s.busy->load()) {
+            skipped[i] = Error{ErrorCode::provider,
+                               label + ": a previous call has not returned yet; no action "
+                                       "this pass"};
             continue;
         }
-        inventory.hosts.push_back(std::move(*host));
+        if (s.failures > 0 && start < s.retry_at) {
+            const auto wait = std::chrono::ceil<Seconds>(s.retry_at - start);
+            skipped[i] = Error{ErrorCode::provider, label + ": down, next retry in " +
+                                                        format_duration(wait) + " (last error: " +
+                                                        s.error + ")"};
+            continue;
+        }
+        std::promise<Result<HostInventory>> promise;
+        Job job{&s, promise.get_future(), start + s.spec.connect_timeout + s.spec.read_timeout};
+        s.busy->store(true);
+        std::thread([&registry = registry_, spec = s.spec, holder = s.holder, busy = s.busy,
+                     sink = event_sink_, promise = std::move(promise)]() mutable {
+            Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
+            if (!holder->provider) {
+                auto created = registry.create(spec);
+                if (created) {
+                    holder->provider = std::move(*created);
+                    if (sink) {
+                        auto watching = holder->provider->watch(
+                            [sink, name = spec.name](const std::string& vm) { sink(name, vm); });
+                        if (!watching && watching.error().code != ErrorCode::unsupported) {
+                            log::warning(watching.error().message);
+                        }
+                    }
+                } else {
+                    result = tl::unexpected(created.error());
+                }
+            }
+            if (holder->provider) {
+                result = holder->provider->collect();
+            }
+            // Released before the result is published: whoever sees the result may use
+            // the provider at once, and this thread no longer touches it.
+            busy->store(false);
+            promise.set_value(std::move(result));
+        }).detach();
+        jobs[i] = std::move(job);
+    }
+
+    Inventory inventory;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = *slots_[i];
+        Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
+        if (skipped[i]) {
+            result = tl::unexpected(*skipped[i]);
+        } else if (jobs[i]->result.wait_until(jobs[i]->deadline) != std::future_status::ready) {
+            const auto limit = s.spec.connect_timeout + s.spec.read_timeout;
+            result = fail(ErrorCode::provider,
+                          "provider " + s.spec.name + ": no answer within " +
+                              format_duration(limit) +
+                              " (connect_timeout + read_timeout); no action this pass");
+        } else {
+            result = jobs[i]->result.get();
+        }
+        if (result) {
+            s.up = true;
+            s.failures = 0;
+            s.error.clear();
+            inventory.hosts.push_back(std::move(*result));
+            continue;
+        }
+        if (!skipped[i]) {
+            ++s.failures;
+            const auto backoff =
+                std::min<Seconds>(max_backoff_, Seconds{std::int64_t{1} << std::min(s.failures - 1, 20u)});
+            s.retry_at = Clock::now() + backoff;
+        }
+        s.up = false;
+        s.error = result.error().message;
+        HostInventory failed;
+        failed.provider = s.spec.name;
+        failed.type = s.spec.type;
+        failed.endpoint = s.spec.type == "hyperv" ? s.spec.endpoint : s.spec.uri;
+        failed.error = result.error();
+        inventory.hosts.push_back(std::move(failed));
     }
     return inventory;
 }
 
-PassResult Reconciler::plan(TimePoint now) {
+PassResult Reconciler::plan(TimePoint now, PassScope scope) {
     PassResult pass;
     pass.now = now;
     pass.inventory = collect();
@@ -93,12 +203,12 @@ PassResult Reconciler::plan(TimePoint now) {
             pass.provider_errors.push_back(*host.error);
         }
     }
-    pass.plan = policies::evaluate(pass.inventory, config_.policies, config_.exemptions, now);
+    pass.plan = policies::evaluate(pass.inventory, policies_for(scope), config_.exemptions, now);
     return pass;
 }
 
-PassResult Reconciler::enforce(TimePoint now, bool dry_run) {
-    PassResult pass = plan(now);
+PassResult Reconciler::enforce(TimePoint now, const PassOptions& options) {
+    PassResult pass = plan(now, options.scope);
     const std::size_t cap = config_.safety.max_actions_per_run;
     std::size_t attempted = 0;
     for (const auto& action : pass.plan.actions) {
@@ -110,11 +220,14 @@ PassResult Reconciler::enforce(TimePoint now, bool dry_run) {
             r.outcome = Outcome::skipped;
             r.detail = "provider " + action.provider +
                        " could not be collected completely; no action this pass";
+        } else if (options.cancel != nullptr && options.cancel->load()) {
+            r.outcome = Outcome::skipped;
+            r.detail = "shutting down: no new action started";
         } else if (attempted >= cap) {
             r.outcome = Outcome::skipped;
             r.detail = "blast-radius cap reached (safety.max_actions_per_run = " +
                        std::to_string(cap) + ")";
-        } else if (dry_run) {
+        } else if (options.dry_run) {
             ++attempted;
             r.outcome = Outcome::dry_run;
             r.detail = "dry run: not carried out";
@@ -127,7 +240,7 @@ PassResult Reconciler::enforce(TimePoint now, bool dry_run) {
     const bool acted = std::any_of(pass.results.begin(), pass.results.end(),
                                    [](const ActionResult& r) { return r.outcome == Outcome::done; });
     if (acted) {
-        verify(pass);
+        verify(pass, options.scope);
     }
     return pass;
 }
@@ -136,9 +249,10 @@ ActionResult Reconciler::execute(const PlannedAction& action, const Inventory& i
     ActionResult r;
     r.action = action;
     Slot* s = slot(action.provider);
+    providers::Provider* provider = s != nullptr ? s->provider() : nullptr;
     const HostInventory* host = inventory.host(action.provider);
     const Vm* vm = host != nullptr ? find_vm(*host, action.vm_id) : nullptr;
-    if (s == nullptr || !s->provider || vm == nullptr) {
+    if (provider == nullptr || vm == nullptr) {
         r.outcome = Outcome::failed;
         r.detail = "internal error: the action names an object the inventory does not hold";
         return r;
@@ -148,12 +262,12 @@ ActionResult Reconciler::execute(const PlannedAction& action, const Inventory& i
     Result<void> outcome;
     switch (action.kind) {
     case ActionKind::delete_checkpoint:
-        outcome = cp != nullptr ? s->provider->delete_checkpoint(*vm, *cp)
+        outcome = cp != nullptr ? provider->delete_checkpoint(*vm, *cp)
                                 : Result<void>(fail(ErrorCode::internal, "checkpoint not in inventory"));
         break;
-    case ActionKind::disable_checkpoints: outcome = s->provider->disable_checkpoints(*vm); break;
+    case ActionKind::disable_checkpoints: outcome = provider->disable_checkpoints(*vm); break;
     case ActionKind::clear_memory_state:
-        outcome = cp != nullptr ? s->provider->clear_memory_state(*vm, *cp)
+        outcome = cp != nullptr ? provider->clear_memory_state(*vm, *cp)
                                 : Result<void>(fail(ErrorCode::internal, "checkpoint not in inventory"));
         break;
     case ActionKind::encrypt_memory:
@@ -177,10 +291,12 @@ ActionResult Reconciler::execute(const PlannedAction& action, const Inventory& i
     return r;
 }
 
-void Reconciler::verify(PassResult& pass) {
+void Reconciler::verify(PassResult& pass, PassScope scope) {
     Inventory after = collect();
     for (const auto& host : after.hosts) {
-        if (!host.complete && host.error) {
+        const HostInventory* before = pass.inventory.host(host.provider);
+        // A provider that was already down is reported once, from the first collection.
+        if (!host.complete && host.error && before != nullptr && before->complete) {
             pass.provider_errors.push_back(host.error->with_context("after acting"));
         }
     }
@@ -220,7 +336,7 @@ void Reconciler::verify(PassResult& pass) {
                        " on " + r.action.vm + " " + r.action.checkpoint + ": " + r.detail);
         }
     }
-    pass.after = policies::evaluate(after, config_.policies, config_.exemptions, pass.now);
+    pass.after = policies::evaluate(after, policies_for(scope), config_.exemptions, pass.now);
 }
 
 } // namespace snapgov::daemon

@@ -2,7 +2,9 @@
 /// The reconcile pass, shared by `plan`, `enforce --once` and the daemon:
 /// collect -> evaluate -> guard -> execute -> verify.
 
+#include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,39 +53,78 @@ struct PassResult {
     [[nodiscard]] int exit_code() const;
 };
 
+/// Which policies a pass evaluates.
+enum class PassScope {
+    full, ///< every policy
+    deny, ///< only `checkpoints: deny` policies: the daemon's fast pass
+};
+
+/// How one pass runs.
+struct PassOptions {
+    PassScope scope = PassScope::full;
+    bool dry_run = false;
+    /// Checked before each action: when it becomes true, the action in flight finishes and
+    /// no further one starts (the rest are `skipped`). May be null.
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+/// The health of one provider as the reconciler sees it.
+struct ProviderHealth {
+    std::string name;
+    std::string type;
+    bool up = false;
+    std::string error;          ///< last error, empty when up
+    unsigned failures = 0;      ///< consecutive failed collections
+};
+
 /// Owns one provider instance per configured provider and runs passes over them. Providers
 /// connect lazily on first use and keep their connection between passes (the libvirt test
-/// driver's state lives in its connection). Not thread-safe.
+/// driver's state lives in its connection). Providers are collected concurrently, each
+/// bounded by its `connect_timeout + read_timeout`; a provider that fails is retried with
+/// exponential backoff (1 s doubling, at most `max_backoff`) and gets no action until a
+/// complete collection succeeds again. Not thread-safe: one pass at a time.
 class Reconciler {
 public:
     /// `config` and `registry` must outlive the reconciler.
-    Reconciler(const policies::Config& config, const providers::ProviderRegistry& registry);
+    Reconciler(const policies::Config& config, const providers::ProviderRegistry& registry,
+               Seconds max_backoff = Seconds{300});
     ~Reconciler();
     Reconciler(const Reconciler&) = delete;
     Reconciler& operator=(const Reconciler&) = delete;
 
-    /// Collects every provider. A provider that fails is present with `complete = false` and
-    /// its error; the others are unaffected.
+    /// Collects every provider. A provider that fails, times out or is backing off is
+    /// present with `complete = false` and its error; the others are unaffected.
     [[nodiscard]] Inventory collect();
 
     /// Collects and evaluates; acts on nothing.
-    [[nodiscard]] PassResult plan(TimePoint now);
+    [[nodiscard]] PassResult plan(TimePoint now, PassScope scope = PassScope::full);
 
     /// One enforcing pass: plan, then carry out at most `safety.max_actions_per_run` actions
     /// on providers whose collection was complete, then collect again and verify each
     /// action's effect. With `dry_run`, stops after planning and marks actions `dry_run`.
-    [[nodiscard]] PassResult enforce(TimePoint now, bool dry_run);
+    [[nodiscard]] PassResult enforce(TimePoint now, const PassOptions& options);
+
+    /// Called (on a provider's thread) with provider and VM names when a provider reports a
+    /// VM event. Set before the first collection: providers subscribe when they connect.
+    using EventSink = std::function<void(const std::string& provider, const std::string& vm)>;
+    void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
+
+    /// Health of every provider after the last collection, in config order.
+    [[nodiscard]] std::vector<ProviderHealth> health() const;
 
 private:
     struct Slot;
 
     [[nodiscard]] ActionResult execute(const policies::PlannedAction& action,
                                        const Inventory& inventory);
-    void verify(PassResult& pass);
+    void verify(PassResult& pass, PassScope scope);
     [[nodiscard]] Slot* slot(const std::string& provider);
+    [[nodiscard]] std::vector<policies::Policy> policies_for(PassScope scope) const;
 
     const policies::Config& config_;
     const providers::ProviderRegistry& registry_;
+    Seconds max_backoff_;
+    EventSink event_sink_;
     std::vector<std::unique_ptr<Slot>> slots_;
 };
 

@@ -75,6 +75,10 @@ Result<void> Provider::clear_memory_state(const Vm& vm, const Checkpoint& checkp
     return {};
 }
 
+Result<void> Provider::watch(EventSink /*sink*/) {
+    return fail(ErrorCode::unsupported, "provider " + name_ + " reports no events");
+}
+
 Result<void> Provider::do_disable_checkpoints(const Vm& /*vm*/) {
     return fail(ErrorCode::unsupported, "not implemented");
 }

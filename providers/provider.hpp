@@ -3,6 +3,7 @@
 /// checkpoint actions. Adding a hypervisor is one folder with a `Provider` and a
 /// `ProviderFactory`, plus one line in `providers/registry.cpp`.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,6 +46,14 @@ public:
     [[nodiscard]] Result<void> disable_checkpoints(const Vm& vm);
     /// Drops the memory state of one checkpoint and keeps its disks.
     [[nodiscard]] Result<void> clear_memory_state(const Vm& vm, const Checkpoint& checkpoint);
+
+    /// Called with a VM's name when the hypervisor reports a change to it (lifecycle,
+    /// define, undefine, revert). Runs on a provider-owned thread: keep it short and
+    /// thread-safe (post the work elsewhere).
+    using EventSink = std::function<void(const std::string& vm_name)>;
+    /// Subscribes to the hypervisor's VM events, if it has any; `unsupported` otherwise.
+    /// The subscription lasts as long as the provider, across reconnects.
+    [[nodiscard]] virtual Result<void> watch(EventSink sink);
 
 protected:
     [[nodiscard]] virtual Result<HostInventory> do_collect() = 0;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <mutex>
+#include <thread>
 
 #include <libvirt/virterror.h>
 
@@ -18,6 +19,31 @@ void silence_default_error_handler() {
     std::call_once(once, [] {
         virSetErrorFunc(nullptr, [](void* /*data*/, virErrorPtr /*error*/) {});
     });
+}
+
+// libvirt needs an event loop for keepalive and domain events. Registered before the first
+// connection opens, and run on a detached thread for the life of the process: it blocks in
+// poll() and wakes only for libvirt's own timers and sockets.
+void ensure_event_loop() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (virEventRegisterDefaultImpl() < 0) {
+            log::warning("libvirt event loop unavailable: no keepalive and no domain events");
+            return;
+        }
+        std::thread([] {
+            while (virEventRunDefaultImpl() == 0) {
+            }
+        }).detach();
+    });
+}
+
+void on_lifecycle_event(virConnectPtr /*conn*/, virDomainPtr domain, int /*event*/,
+                        int /*detail*/, void* opaque) {
+    const auto* sink = static_cast<const Provider::EventSink*>(opaque);
+    if (const char* name = virDomainGetName(domain); name != nullptr && *sink) {
+        (*sink)(name);
+    }
 }
 
 int last_error_code() {
@@ -54,15 +80,46 @@ bool vanished(int code) {
 
 Result<ConnectHandle> open_connection(const std::string& uri) {
     silence_default_error_handler();
+    ensure_event_loop();
     ConnectHandle conn(virConnectOpenAuth(uri.c_str(), virConnectAuthPtrDefault, 0));
     if (!conn) {
         return tl::unexpected(libvirt_error("cannot connect to '" + uri + "'"));
     }
+    // Local drivers (test://) have no keepalive and refuse it; that is fine.
+    (void)virConnectSetKeepAlive(conn.get(), 5, 3);
     return conn;
 }
 
 LibvirtProvider::LibvirtProvider(std::string name, std::string uri, ConnectHandle connection)
     : Provider(std::move(name)), uri_(std::move(uri)), connection_(std::move(connection)) {}
+
+LibvirtProvider::~LibvirtProvider() { deregister_events(); }
+
+Result<void> LibvirtProvider::watch(EventSink sink) {
+    deregister_events();
+    sink_ = std::make_unique<EventSink>(std::move(sink));
+    return register_events();
+}
+
+Result<void> LibvirtProvider::register_events() {
+    if (!sink_ || !connection_) {
+        return {};
+    }
+    callback_id_ = virConnectDomainEventRegisterAny(
+        connection_.get(), nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle_event), sink_.get(), nullptr);
+    if (callback_id_ < 0) {
+        return tl::unexpected(libvirt_error("cannot subscribe to domain events of " + uri_));
+    }
+    return {};
+}
+
+void LibvirtProvider::deregister_events() {
+    if (callback_id_ >= 0 && connection_) {
+        (void)virConnectDomainEventDeregisterAny(connection_.get(), callback_id_);
+    }
+    callback_id_ = -1;
+}
 
 Capabilities LibvirtProvider::capabilities() const {
     Capabilities caps;
@@ -80,7 +137,11 @@ Result<void> LibvirtProvider::ensure_connected() {
         connection_.reset();
         return tl::unexpected(conn.error());
     }
+    callback_id_ = -1; // the old connection took its registration with it
     connection_ = std::move(*conn);
+    if (auto ok = register_events(); !ok) {
+        log::warning(ok.error().message);
+    }
     return {};
 }
 

@@ -17,8 +17,12 @@ public:
     /// Takes ownership of an open connection to `uri`.
     LibvirtProvider(std::string name, std::string uri, ConnectHandle connection);
 
+    ~LibvirtProvider() override;
+
     [[nodiscard]] std::string_view type() const override { return "libvirt"; }
     [[nodiscard]] Capabilities capabilities() const override;
+    /// Domain lifecycle events (start, stop, define, undefine, restore from snapshot...).
+    [[nodiscard]] Result<void> watch(EventSink sink) override;
 
 protected:
     [[nodiscard]] Result<HostInventory> do_collect() override;
@@ -30,9 +34,14 @@ private:
     /// driver's state lives in the connection, so a live connection is never replaced.
     [[nodiscard]] Result<void> ensure_connected();
     [[nodiscard]] Result<Vm> read_domain(virDomainPtr domain);
+    [[nodiscard]] Result<void> register_events();
+    void deregister_events();
 
     std::string uri_;
     ConnectHandle connection_;
+    /// Heap-allocated so libvirt's callback keeps a stable pointer to it.
+    std::unique_ptr<EventSink> sink_;
+    int callback_id_ = -1;
 };
 
 class LibvirtFactory final : public ProviderFactory {
@@ -42,8 +51,10 @@ public:
     [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const override;
 };
 
-/// Opens a libvirt connection with the default authentication callbacks. The error
-/// carries libvirt's own message.
+/// Opens a libvirt connection with the default authentication callbacks, on libvirt's
+/// default event loop (started once per process on a thread of its own, for keepalive and
+/// events). Remote connections get a keepalive (5 s, 3 misses) so a dead libvirtd fails
+/// calls instead of hanging them. The error carries libvirt's own message.
 [[nodiscard]] Result<ConnectHandle> open_connection(const std::string& uri);
 
 } // namespace snapgov::providers::libvirt
