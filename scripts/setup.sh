@@ -9,7 +9,7 @@ build_pkgs=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libpugixml-dev libcli11-dev libexpected-dev
-  libsqlite3-dev libsystemd-dev libvirt-dev catch2
+  libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for helpers.
 test_pkgs=(libvirt-clients age python3 openssl)

@@ -1,0 +1,71 @@
+#pragma once
+/// Streaming age v1 encryption and decryption between file descriptors. Memory use is
+/// constant (a few batches of 64 KiB chunks, about 20 MiB with the defaults) whatever the
+/// size of the data; chunks of a batch are sealed or opened in parallel on all cores while
+/// the calling thread reads the next batch.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+#include "core/error.hpp"
+#include "dumps/age_keys.hpp"
+
+namespace snapgov::dumps {
+
+/// Called after each batch with the number of plaintext bytes processed so far.
+using ProgressFn = std::function<void(std::uint64_t bytes_done)>;
+
+/// Tuning and naming for the stream functions.
+struct AgeStreamOptions {
+    unsigned threads = 0;               ///< worker threads; 0 = one per online CPU
+    std::size_t batch_chunks = 64;      ///< chunks per batch (64 x 64 KiB = 4 MiB)
+    ProgressFn progress;                ///< optional progress callback (calling thread)
+    std::string input_name = "input";   ///< how error messages name the input
+    std::string output_name = "output"; ///< how error messages name the output
+};
+
+/// What age_encrypt() wrote.
+struct AgeEncryptStats {
+    std::uint64_t plaintext_bytes = 0;
+    std::uint64_t ciphertext_bytes = 0;               ///< header + nonce + sealed chunks
+    std::array<std::uint8_t, 32> ciphertext_sha256{}; ///< SHA-256 of every byte written
+};
+
+/// Encrypts everything readable from `in_fd` to `out_fd` for `recipients` (at least one),
+/// in the age v1 binary format. Reads until end of file; writes with large sequential
+/// writes. Does not fsync or close either descriptor. Fails with ErrorCode::usage for no
+/// recipients, ErrorCode::io for read/write errors (the output is then incomplete and must be
+/// discarded by the caller).
+[[nodiscard]] Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
+                                                  std::span<const X25519Recipient> recipients,
+                                                  const AgeStreamOptions& options = {});
+
+/// Failure classes of decryption, as the age conformance suite distinguishes them.
+enum class AgeFailure {
+    none,        ///< no failure
+    header,      ///< malformed or unsupported-version header (including a missing nonce)
+    no_match,    ///< no identity unwraps any stanza
+    hmac,        ///< header MAC mismatch (header altered, or wrong file key)
+    payload,     ///< a chunk failed authentication, or truncation / trailing data
+    unsupported, ///< armored file, or only recipient types snapgov does not implement
+    io,          ///< reading the input or the sink failed
+};
+
+/// Receives authenticated plaintext in order. An error stops decryption.
+using AgeSink = std::function<Result<void>(std::span<const std::uint8_t>)>;
+
+/// Decrypts the age file readable from `in_fd` with any of `identities`, passing plaintext
+/// to `sink` in order. Only authenticated chunks are released; the call fails if the stream
+/// is truncated, lacks its final chunk, or has trailing data, so a caller must treat output
+/// as valid only when this returns success. On failure, `*failure` (if given) receives the
+/// class; ErrorCode is crypto (header/hmac/payload), not_found (no_match), unsupported, io.
+/// Returns the number of plaintext bytes.
+[[nodiscard]] Result<std::uint64_t> age_decrypt(int in_fd, const AgeSink& sink,
+                                                std::span<const X25519Identity> identities,
+                                                const AgeStreamOptions& options = {},
+                                                AgeFailure* failure = nullptr);
+
+} // namespace snapgov::dumps

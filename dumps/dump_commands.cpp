@@ -1,0 +1,187 @@
+#include "dumps/dump_commands.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dumps/age_crypto.hpp"
+#include "dumps/age_stream.hpp"
+#include "dumps/unique_fd.hpp"
+
+namespace snapgov::dumps {
+namespace {
+
+namespace fs = std::filesystem;
+
+Result<std::vector<X25519Recipient>> recipients_from_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return fail(ErrorCode::usage,
+                    "recipient '" + path +
+                        "' is neither an age1... key nor a readable file: " + errno_text(errno));
+    }
+    std::vector<std::uint8_t> buf(1 << 20);
+    auto n = read_full(fd.get(), buf, "recipients file " + path);
+    if (!n)
+        return tl::unexpected(n.error());
+    std::vector<X25519Recipient> out;
+    std::string text(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+    std::size_t pos = 0;
+    std::size_t line_no = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string::npos)
+            end = text.size();
+        std::string line = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++line_no;
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+            line.pop_back();
+        std::size_t start = 0;
+        while (start < line.size() && std::isspace(static_cast<unsigned char>(line[start])))
+            ++start;
+        line.erase(0, start);
+        if (line.empty() || line.front() == '#')
+            continue;
+        auto r = X25519Recipient::parse(line);
+        if (!r) {
+            return fail(ErrorCode::usage,
+                        path + ":" + std::to_string(line_no) + ": " + r.error().message);
+        }
+        out.push_back(*r);
+    }
+    return out;
+}
+
+std::uint64_t file_size(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+} // namespace
+
+Result<std::vector<X25519Recipient>> parse_recipients(const std::vector<std::string>& entries) {
+    std::vector<X25519Recipient> out;
+    for (const auto& e : entries) {
+        if (e.starts_with("age1")) {
+            auto r = X25519Recipient::parse(e);
+            if (!r)
+                return fail(ErrorCode::usage, "recipient '" + e + "': " + r.error().message);
+            out.push_back(*r);
+        } else {
+            auto list = recipients_from_file(e);
+            if (!list)
+                return tl::unexpected(list.error());
+            out.insert(out.end(), list->begin(), list->end());
+        }
+    }
+    if (out.empty()) {
+        return fail(ErrorCode::usage, "no recipient given: pass an age1... public key or a "
+                                      "recipients file");
+    }
+    return out;
+}
+
+Result<ProtectReport> encrypt_file(const std::string& path,
+                                   const std::vector<std::string>& recipients, bool keep,
+                                   const std::string& state_dir, const DumpProgressFn& progress) {
+    auto parsed = parse_recipients(recipients);
+    if (!parsed)
+        return tl::unexpected(parsed.error());
+    ProtectOptions opt;
+    opt.recipients = std::move(*parsed);
+    opt.keep_plaintext = keep;
+    opt.state_dir = state_dir;
+    if (progress) {
+        const std::uint64_t total = file_size(path);
+        opt.progress = [progress, total](std::uint64_t done) { progress(done, total); };
+    }
+    return protect_file(path, opt);
+}
+
+Result<DecryptReport> decrypt_file(const std::string& in, const std::string& identity_file,
+                                   const std::string& out, const DumpProgressFn& progress) {
+    auto ids = load_identity_file(identity_file);
+    if (!ids)
+        return tl::unexpected(ids.error());
+    struct stat ost {};
+    if (::lstat(out.c_str(), &ost) == 0) {
+        return fail(ErrorCode::usage, "refusing to overwrite " + out + " (choose another output)");
+    }
+    UniqueFd in_fd(::open(in.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in_fd.valid()) {
+        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                    "cannot open " + in + ": " + errno_text(errno));
+    }
+    // A random temp name beside the output, so the final rename stays on one filesystem.
+    std::array<std::uint8_t, 6> rnd{};
+    if (auto r = detail::random_bytes(rnd); !r)
+        return tl::unexpected(r.error());
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+                  rnd[4], rnd[5]);
+    const std::string tmp = out + ".partial-" + suffix;
+    UniqueFd out_fd(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out_fd.valid()) {
+        return fail(ErrorCode::io, "cannot create " + tmp + ": " + errno_text(errno));
+    }
+    auto discard = [&](const Error& e) -> tl::unexpected<Error> {
+        out_fd = UniqueFd();
+        ::unlink(tmp.c_str());
+        return tl::unexpected(e);
+    };
+    AgeStreamOptions so;
+    so.input_name = in;
+    so.output_name = tmp;
+    if (progress) {
+        // Plaintext is the ciphertext minus 16 bytes per 64 KiB chunk (and the header).
+        const std::uint64_t total =
+            file_size(in) / (detail::kChunkSize + detail::kTagSize) * detail::kChunkSize;
+        so.progress = [progress, total](std::uint64_t done) {
+            progress(done, std::max(done, total));
+        };
+    }
+    const int ofd = out_fd.get();
+    auto n = age_decrypt(
+        in_fd.get(), [&](std::span<const std::uint8_t> d) { return write_all(ofd, d, tmp); }, *ids,
+        so);
+    if (!n)
+        return discard(n.error().with_context("decrypting " + in));
+    if (::fsync(ofd) != 0) {
+        return discard({ErrorCode::io, "fsync of " + tmp + " failed: " + errno_text(errno)});
+    }
+    if (auto r = out_fd.close_checked(tmp); !r)
+        return discard(r.error());
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) != 0) {
+        return discard(
+            {ErrorCode::io, "cannot rename " + tmp + " to " + out + ": " + errno_text(errno)});
+    }
+    if (auto r = fsync_parent_dir(out); !r)
+        return tl::unexpected(r.error());
+    return DecryptReport{in, out, *n};
+}
+
+Result<WipeReport> wipe_dump(const std::string& path, const DumpProgressFn& progress) {
+    WipeOptions opt;
+    if (progress)
+        opt.progress = progress;
+    return wipe_file(path, opt);
+}
+
+Result<ScanResult> scan_dumps(const std::vector<std::string>& paths,
+                              const std::set<std::string>& referenced) {
+    return scan(paths, referenced);
+}
+
+Result<std::vector<RecoveryAction>> recover_dumps(const std::string& state_dir) {
+    return recover(state_dir);
+}
+
+} // namespace snapgov::dumps

@@ -1,0 +1,302 @@
+#include "dumps/wipe.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <vector>
+
+#include "dumps/unique_fd.hpp"
+
+namespace snapgov::dumps {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Filesystem magic numbers from <linux/magic.h> (ZFS's is its own).
+constexpr unsigned long kExt4Magic = 0xEF53;
+constexpr unsigned long kBtrfsMagic = 0x9123683E;
+constexpr unsigned long kXfsMagic = 0x58465342;
+constexpr unsigned long kZfsMagic = 0x2FC12FC1;
+constexpr unsigned long kNfsMagic = 0x6969;
+constexpr unsigned long kTmpfsMagic = 0x01021994;
+constexpr unsigned long kOverlayMagic = 0x794C7630;
+constexpr unsigned long kF2fsMagic = 0xF2F52010;
+constexpr unsigned long kSmbMagic = 0xFE534D42;
+constexpr unsigned long kCifsMagic = 0xFF534D42;
+constexpr unsigned long kFuseMagic = 0x65735546;
+
+std::string read_sys(const fs::path& p) {
+    std::ifstream in(p);
+    std::string s;
+    std::getline(in, s);
+    return s;
+}
+
+bool swap_active() {
+    std::ifstream in("/proc/swaps");
+    std::string line;
+    int lines = 0;
+    while (std::getline(in, line))
+        ++lines;
+    return lines > 1; // the first line is the column header
+}
+
+struct DeviceInfo {
+    bool known = false;
+    bool rotational = false;
+    bool discard = false;
+    std::string name;
+    std::string note;
+};
+
+DeviceInfo device_of(dev_t dev) {
+    DeviceInfo info;
+    if (major(dev) == 0)
+        return info; // anonymous device: tmpfs, NFS, btrfs subvolumes
+    std::error_code ec;
+    fs::path sys = fs::canonical(
+        "/sys/dev/block/" + std::to_string(major(dev)) + ":" + std::to_string(minor(dev)), ec);
+    if (ec)
+        return info;
+    // A partition has no queue/ of its own: its parent directory is the whole disk.
+    if (fs::exists(sys / "partition"))
+        sys = sys.parent_path();
+    const std::string rot = read_sys(sys / "queue" / "rotational");
+    if (rot.empty())
+        return info;
+    info.known = true;
+    info.name = sys.filename().string();
+    info.rotational = rot == "1";
+    info.discard = read_sys(sys / "queue" / "discard_max_bytes") != "0" &&
+                   !read_sys(sys / "queue" / "discard_max_bytes").empty();
+    if (info.name.starts_with("vd") || info.name.starts_with("xvd")) {
+        info.note = "virtual disk: the hypervisor's backing store decides what an overwrite does";
+    } else if (info.name.starts_with("loop")) {
+        info.note = "loop device: backed by a file on another filesystem";
+    } else if (info.name.starts_with("dm-") || info.name.starts_with("md")) {
+        info.note = "device-mapper/RAID volume";
+    }
+    return info;
+}
+
+} // namespace
+
+std::string_view to_string(WipeAssurance assurance) noexcept {
+    return assurance == WipeAssurance::clear ? "clear" : "best-effort";
+}
+
+StorageAssessment assess_storage(int fd) {
+    StorageAssessment out;
+    struct statfs sfs {};
+    if (::fstatfs(fd, &sfs) != 0) {
+        out.filesystem = "unknown";
+        out.reason = "cannot identify the filesystem (fstatfs failed)";
+        return out;
+    }
+    const auto magic = static_cast<unsigned long>(sfs.f_type);
+    switch (magic) {
+    case kExt4Magic: out.filesystem = "ext2/3/4"; break;
+    case kBtrfsMagic: out.filesystem = "btrfs"; break;
+    case kXfsMagic: out.filesystem = "xfs"; break;
+    case kZfsMagic: out.filesystem = "zfs"; break;
+    case kNfsMagic: out.filesystem = "nfs"; break;
+    case kTmpfsMagic: out.filesystem = "tmpfs"; break;
+    case kOverlayMagic: out.filesystem = "overlayfs"; break;
+    case kF2fsMagic: out.filesystem = "f2fs"; break;
+    case kSmbMagic:
+    case kCifsMagic: out.filesystem = "smb"; break;
+    case kFuseMagic: out.filesystem = "fuse"; break;
+    default: {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "0x%lx", magic);
+        out.filesystem = buf;
+    }
+    }
+    // Filesystems that never overwrite in place, or whose storage we cannot see.
+    switch (magic) {
+    case kBtrfsMagic:
+    case kZfsMagic:
+        out.reason = out.filesystem + " is copy-on-write: the overwrite goes to new blocks and the "
+                                      "old ones (and any snapshot) keep the data until reused";
+        return out;
+    case kF2fsMagic:
+        out.reason = "f2fs is log-structured: overwrites are written elsewhere";
+        return out;
+    case kNfsMagic:
+    case kSmbMagic:
+    case kCifsMagic:
+    case kFuseMagic:
+        out.reason = out.filesystem + ": the server's storage decides what an overwrite does";
+        return out;
+    case kOverlayMagic:
+        out.reason = "overlayfs: a copy in a lower layer is not touched";
+        return out;
+    case kTmpfsMagic:
+        if (swap_active()) {
+            out.reason = "tmpfs with swap enabled: pages swapped out earlier may remain in swap";
+        } else {
+            out.assurance = WipeAssurance::clear;
+            out.reason = "tmpfs without swap: the data lived only in RAM and is overwritten there";
+        }
+        return out;
+    default: break;
+    }
+    struct stat st {};
+    const DeviceInfo dev = ::fstat(fd, &st) == 0 ? device_of(st.st_dev) : DeviceInfo{};
+    if (!dev.known) {
+        out.device = "unknown";
+        out.reason = out.filesystem + " on a block device snapgov cannot identify";
+        return out;
+    }
+    out.device = dev.name + (dev.rotational ? " (rotational" : " (non-rotational") +
+                 (dev.discard ? ", discard)" : ")");
+    if (!dev.rotational) {
+        out.reason = "solid-state storage remaps writes: old blocks may survive an overwrite "
+                     "(NIST SP 800-88 requires a device sanitize or crypto-erase)";
+        return out;
+    }
+    if (!dev.note.empty()) {
+        out.reason = dev.note;
+        return out;
+    }
+    if (magic == kXfsMagic) {
+        out.reason = "xfs may share blocks through reflinks (cp --reflink, VM clones): shared "
+                     "extents keep the old data";
+        return out;
+    }
+    if (magic != kExt4Magic) {
+        out.reason = out.filesystem + " is not known to overwrite in place";
+        return out;
+    }
+    out.assurance = WipeAssurance::clear;
+    out.reason = "in-place overwrite on ext4 over a rotational disk (NIST SP 800-88 clear)";
+    return out;
+}
+
+Result<WipeReport> wipe_file(const std::string& path, const WipeOptions& options) {
+    const fs::path p(path);
+    const std::string name = p.filename().string();
+    if (name.empty() || name == "." || name == "..") {
+        return fail(ErrorCode::usage, "cannot wipe " + path + ": not a file name");
+    }
+    fs::path dir = p.parent_path();
+    if (dir.empty())
+        dir = ".";
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd.valid()) {
+        return fail(ErrorCode::io,
+                    "cannot open directory " + dir.string() + ": " + errno_text(errno));
+    }
+    struct stat lst {};
+    if (::fstatat(dir_fd.get(), name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) != 0) {
+        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                    "cannot wipe " + path + ": " + errno_text(errno));
+    }
+    if (S_ISLNK(lst.st_mode)) {
+        return fail(ErrorCode::usage, "refusing to wipe " + path +
+                                          ": it is a symbolic link (wipe its target by its real "
+                                          "path if that is intended)");
+    }
+    if (!S_ISREG(lst.st_mode)) {
+        return fail(ErrorCode::usage, "refusing to wipe " + path + ": not a regular file");
+    }
+    // O_NOFOLLOW closes the race with a symlink swapped in after the check above; O_NONBLOCK
+    // keeps a FIFO swapped in from blocking the open (it is then refused by fstat).
+    UniqueFd fd(::openat(dir_fd.get(), name.c_str(),
+                         O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd.valid()) {
+        const int err = errno;
+        if (err == ELOOP) {
+            return fail(ErrorCode::usage, "refusing to wipe " + path + ": it is a symbolic link");
+        }
+        return fail(ErrorCode::io, "cannot open " + path + " for wiping: " + errno_text(err));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail(ErrorCode::io, "cannot stat " + path + ": " + errno_text(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ErrorCode::usage, "refusing to wipe " + path + ": not a regular file");
+    }
+    if (st.st_nlink > 1) {
+        return fail(ErrorCode::usage,
+                    "refusing to wipe " + path + ": it has " + std::to_string(st.st_nlink) +
+                        " hard links, so its data is also reachable under another name; remove "
+                        "the other links first (find -samefile)");
+    }
+
+    WipeReport report;
+    report.path = path;
+    report.size = static_cast<std::uint64_t>(st.st_size);
+    report.storage = assess_storage(fd.get());
+
+    // Overwrite only allocated extents: holes hold no data, and filling them would turn a
+    // sparse multi-GiB dump into a fully allocated one for nothing.
+    std::vector<std::uint8_t> zeros(4 << 20, 0);
+    const off_t size = st.st_size;
+    off_t pos = 0;
+    while (pos < size) {
+        off_t data = ::lseek(fd.get(), pos, SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO)
+                break;  // no data after pos
+            data = pos; // SEEK_DATA unsupported: treat everything as data
+        }
+        off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+        if (hole < 0 || hole > size)
+            hole = size;
+        for (off_t off = data; off < hole;) {
+            const auto len = static_cast<std::size_t>(
+                std::min<off_t>(hole - off, static_cast<off_t>(zeros.size())));
+            const ssize_t n = ::pwrite(fd.get(), zeros.data(), len, off);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return fail(ErrorCode::io, "overwriting " + path + " failed: " + errno_text(errno) +
+                                               " (the file was partly zeroed and not removed)");
+            }
+            off += n;
+            report.bytes_overwritten += static_cast<std::uint64_t>(n);
+            if (options.progress)
+                options.progress(static_cast<std::uint64_t>(off), report.size);
+        }
+        pos = hole;
+    }
+    if (::fdatasync(fd.get()) != 0) {
+        return fail(ErrorCode::io, "fdatasync of " + path + " failed: " + errno_text(errno) +
+                                       " (the overwrite may not be on disk; file not removed)");
+    }
+    if (size > 0 &&
+        ::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, size) == 0) {
+        report.hole_punched = true;
+        (void)::fdatasync(fd.get());
+    }
+    // Unlink only the inode we overwrote, not something renamed into its place meanwhile.
+    struct stat now {};
+    if (::fstatat(dir_fd.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+        now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+        return fail(ErrorCode::verification,
+                    "not removing " + path +
+                        ": it was replaced by another file during the wipe "
+                        "(the original was overwritten)");
+    }
+    if (auto r = fd.close_checked(path); !r)
+        return tl::unexpected(r.error());
+    if (::unlinkat(dir_fd.get(), name.c_str(), 0) != 0) {
+        return fail(ErrorCode::io,
+                    "removing " + path + " after overwriting it failed: " + errno_text(errno));
+    }
+    if (::fsync(dir_fd.get()) != 0) {
+        return fail(ErrorCode::io,
+                    "fsync of directory " + dir.string() + " failed: " + errno_text(errno));
+    }
+    return report;
+}
+
+} // namespace snapgov::dumps

@@ -1,0 +1,123 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <sys/stat.h>
+
+#include "dumps/dump_commands.hpp"
+#include "test_util.hpp"
+
+using namespace snapgov::dumps;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Fixture {
+    test::TempDir dir;
+    std::string key = dir.file("id.key");
+    std::string recipient;
+    Fixture() {
+        auto id = X25519Identity::generate();
+        REQUIRE(id);
+        const std::string text = "# test key\n" + id->to_string() + "\n";
+        test::write_file(key, {text.begin(), text.end()}, 0600);
+        recipient = id->recipient().to_string();
+    }
+};
+
+std::size_t entries(const std::string& dir) {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        (void)e;
+        ++n;
+    }
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("encrypt_file and decrypt_file round-trip with progress", "[commands]") {
+    Fixture fx;
+    const auto data = test::random_data(9 * 1024 * 1024 + 1);
+    const std::string f = fx.dir.file("vm.mem");
+    test::write_file(f, data);
+    std::uint64_t seen_total = 0;
+    std::uint64_t seen_done = 0;
+    auto enc = encrypt_file(f, {fx.recipient}, false, fx.dir.file("state"),
+                            [&](std::uint64_t done, std::uint64_t total) {
+                                seen_done = done;
+                                seen_total = total;
+                            });
+    REQUIRE(enc);
+    CHECK(seen_total == data.size());
+    CHECK(seen_done == data.size());
+    CHECK_FALSE(fs::exists(f));
+    auto dec = decrypt_file(f + ".age", fx.key, fx.dir.file("back.mem"));
+    REQUIRE(dec);
+    CHECK(dec->plaintext_bytes == data.size());
+    CHECK(test::read_file(fx.dir.file("back.mem")) == data);
+    struct stat st {};
+    REQUIRE(::stat(fx.dir.file("back.mem").c_str(), &st) == 0);
+    CHECK((st.st_mode & 077) == 0);
+}
+
+TEST_CASE("decrypt_file refuses an identity file readable by others", "[commands]") {
+    Fixture fx;
+    ::chmod(fx.key.c_str(), 0644);
+    test::write_file(fx.dir.file("x"), {1});
+    REQUIRE(encrypt_file(fx.dir.file("x"), {fx.recipient}, true, fx.dir.file("state")));
+    auto r = decrypt_file(fx.dir.file("x.age"), fx.key, fx.dir.file("out"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("chmod 600") != std::string::npos);
+    CHECK_FALSE(fs::exists(fx.dir.file("out")));
+}
+
+TEST_CASE("a corrupted or truncated ciphertext leaves no output at all", "[commands]") {
+    Fixture fx;
+    const auto data = test::random_data(300 * 1024);
+    test::write_file(fx.dir.file("x"), data);
+    REQUIRE(encrypt_file(fx.dir.file("x"), {fx.recipient}, true, fx.dir.file("state")));
+    auto c = test::read_file(fx.dir.file("x.age"));
+    fs::create_directories(fx.dir.file("out"));
+    SECTION("truncated by one byte") {
+        c.pop_back();
+    }
+    SECTION("missing the final chunk") {
+        c.resize(c.size() - (300 * 1024 - 4 * 65536) - 16);
+    }
+    SECTION("one flipped bit in the last chunk") {
+        c[c.size() - 100] ^= 1;
+    }
+    SECTION("trailing data") {
+        c.push_back(0);
+    }
+    test::write_file(fx.dir.file("bad.age"), c);
+    auto r = decrypt_file(fx.dir.file("bad.age"), fx.key, fx.dir.file("out/plain"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == snapgov::ErrorCode::crypto);
+    CHECK(entries(fx.dir.file("out")) == 0);
+}
+
+TEST_CASE("recipients come from keys or files, and errors name the culprit", "[commands]") {
+    Fixture fx;
+    const std::string list = "# team\n" + fx.recipient + "\n\nage1notakey\n";
+    test::write_file(fx.dir.file("recipients.txt"), {list.begin(), list.end()});
+    auto r = parse_recipients({fx.dir.file("recipients.txt")});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("recipients.txt:4") != std::string::npos);
+    auto bad = parse_recipients({"age1xyz"});
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message.find("age1xyz") != std::string::npos);
+    CHECK_FALSE(parse_recipients({}));
+    auto ok = parse_recipients({fx.recipient, fx.recipient});
+    REQUIRE(ok);
+    CHECK(ok->size() == 2);
+}
+
+TEST_CASE("decrypt_file refuses to overwrite an existing output", "[commands]") {
+    Fixture fx;
+    test::write_file(fx.dir.file("x"), {1, 2});
+    REQUIRE(encrypt_file(fx.dir.file("x"), {fx.recipient}, true, fx.dir.file("state")));
+    auto r = decrypt_file(fx.dir.file("x.age"), fx.key, fx.dir.file("x"));
+    REQUIRE_FALSE(r);
+    CHECK(test::read_file(fx.dir.file("x")) == std::vector<std::uint8_t>{1, 2});
+}
