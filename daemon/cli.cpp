@@ -6,9 +6,12 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "daemon/control_client.hpp"
+#include "daemon/daemon.hpp"
 #include "daemon/reconciler.hpp"
 #include "daemon/report.hpp"
 #include "policies/config_loader.hpp"
@@ -172,6 +175,85 @@ int cmd_enforce(const CommonOptions& o, const providers::ProviderRegistry& regis
     return pass.exit_code();
 }
 
+int cmd_daemon(const CommonOptions& o, const std::string& log_format) {
+    if (log_format == "json") {
+        log::set_format(log::Format::json);
+    } else if (log_format == "text") {
+        log::set_format(log::Format::text);
+    } else if (log_format == "journal") {
+        log::set_format(log::Format::journal);
+    }
+    return run_daemon(o.config);
+}
+
+std::string status_text(const boost::json::object& s) {
+    std::string out = "snapgov daemon: ";
+    out += s.at("ready").as_bool() ? "ready" : "starting (no complete pass yet)";
+    out += ", policy " + std::string(s.at("config").as_string()) + " (sha256 " +
+           std::string(s.at("config_hash").as_string()).substr(0, 12) + ")\n";
+    for (const auto& p : s.at("providers").as_array()) {
+        const auto& o = p.as_object();
+        out += "  provider " + std::string(o.at("name").as_string()) + " (" +
+               std::string(o.at("type").as_string()) + "): " +
+               (o.at("up").as_bool() ? "up" : "DOWN");
+        if (const auto* e = o.if_contains("error")) {
+            out += ": " + std::string(e->as_string());
+        }
+        out += "\n";
+    }
+    const auto& last = s.at("last_pass");
+    if (last.is_null()) {
+        out += "  no pass finished yet\n";
+    } else {
+        const auto& l = last.as_object();
+        out += "  last pass: " + std::string(l.at("time").as_string()) + " (" +
+               std::string(l.at("scope").as_string()) + "), " +
+               std::to_string(l.at("vms").to_number<std::int64_t>()) + " VMs, " +
+               std::to_string(l.at("checkpoints").to_number<std::int64_t>()) + " checkpoints, " +
+               std::to_string(l.at("violations").to_number<std::int64_t>()) + " violations, " +
+               std::to_string(l.at("actions_done").to_number<std::int64_t>()) + " actions done\n";
+    }
+    out += "  passes since start: " + std::to_string(s.at("passes").to_number<std::int64_t>()) + "\n";
+    return out;
+}
+
+int cmd_status(const CommonOptions& o, std::string socket,
+               const providers::ProviderRegistry& registry) {
+    if (socket.empty()) {
+        if (o.config.empty()) {
+            socket = policies::DaemonConfig{}.control_socket;
+        } else {
+            const auto loaded = load(o.config, registry);
+            if (!loaded) {
+                return kErrorExit;
+            }
+            socket = loaded->config.daemon.control_socket;
+        }
+    }
+    auto reply = control_request(socket, R"({"command":"status"})", std::chrono::seconds(10));
+    if (!reply) {
+        std::cerr << "snapgov status: " << reply.error().message << "\n";
+        return kErrorExit;
+    }
+    boost::json::object status;
+    try {
+        status = boost::json::parse(*reply).as_object();
+    } catch (const std::exception& e) {
+        std::cerr << "snapgov status: malformed reply from the daemon: " << e.what() << "\n";
+        return kErrorExit;
+    }
+    if (const auto* ok = status.if_contains("ok"); ok == nullptr || !ok->as_bool()) {
+        const auto* err = status.if_contains("error");
+        std::cerr << "snapgov status: "
+                  << (err != nullptr ? std::string(err->as_string()) : "request failed") << "\n";
+        return kErrorExit;
+    }
+    print(o.format == "json" ? *reply + "\n" : status_text(status));
+    const auto& last = status.at("last_pass");
+    return last.is_null() ? kErrorExit
+                          : static_cast<int>(last.as_object().at("exit_code").to_number<std::int64_t>());
+}
+
 } // namespace
 
 int run_cli(int argc, char** argv) {
@@ -181,6 +263,7 @@ int run_cli(int argc, char** argv) {
                  "configuration or runtime error."};
     app.set_version_flag("--version", std::string("snapgov ") + SNAPGOV_VERSION);
     app.require_subcommand(1);
+    app.fallthrough(); // global options may follow the subcommand
     std::string log_level = "info";
     app.add_option("--log-level", log_level, "lowest log level printed to stderr")
         ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
@@ -216,6 +299,25 @@ int run_cli(int argc, char** argv) {
     enforce->add_flag("--once", opts.once, "run a single pass and exit (required)");
     enforce->add_flag("--dry-run", opts.dry_run, "plan and report, but carry out nothing");
 
+    std::string log_format = "auto";
+    auto* daemon = app.add_subcommand(
+        "daemon", "run continuously in the foreground (systemd Type=notify): periodic and "
+                  "event-driven passes, control socket, metrics");
+    add_config_option(*daemon, opts);
+    daemon->add_option("--log-format", log_format,
+                       "log line format on stderr (auto: journal under systemd, else text)")
+        ->check(CLI::IsMember({"auto", "text", "journal", "json"}))
+        ->capture_default_str();
+
+    std::string socket;
+    auto* status = app.add_subcommand(
+        "status", "ask the running daemon over its control socket; exit code of its last pass");
+    status->add_option("-c,--config", opts.config, "policy file (to find the control socket)");
+    status->add_option("--socket", socket, "control socket path")
+        ->excludes(status->get_option("--config"));
+    add_format_option(*status, opts);
+
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -245,6 +347,12 @@ int run_cli(int argc, char** argv) {
     }
     if (*enforce) {
         return cmd_enforce(opts, registry);
+    }
+    if (*daemon) {
+        return cmd_daemon(opts, log_format);
+    }
+    if (*status) {
+        return cmd_status(opts, socket, registry);
     }
     return kErrorExit;
 }

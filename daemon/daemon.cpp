@@ -1,0 +1,526 @@
+#include "daemon/daemon.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include "core/log.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/metrics_server.hpp"
+#include "daemon/reconciler.hpp"
+#include "daemon/report.hpp"
+#include "policies/config_loader.hpp"
+#include "providers/registry.hpp"
+
+namespace snapgov::daemon {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+std::string sha256_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string data = text.str();
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 15];
+    }
+    return out;
+}
+
+void notify(const std::string& state) { (void)sd_notify(0, state.c_str()); }
+
+std::string_view scope_name(PassScope scope) { return scope == PassScope::full ? "full" : "deny"; }
+
+/// What the loop remembers of the last pass, for `status` and STATUS=.
+struct LastPass {
+    bool ran = false;
+    TimePoint time{};
+    std::string scope;
+    int exit_code = 0;
+    double duration_seconds = 0;
+    std::size_t vms = 0;
+    std::size_t checkpoints = 0;
+    std::size_t violations = 0;
+    std::size_t exempt = 0;
+    std::size_t done = 0;
+    std::size_t failed = 0;
+    std::size_t skipped = 0;
+};
+
+} // namespace
+
+/// The daemon's state, owned by the io_context's thread. Held by shared_ptr: a pass thread
+/// keeps it alive, so a pass that outlives a forced shutdown never touches freed memory.
+class Daemon : public std::enable_shared_from_this<Daemon> {
+public:
+    explicit Daemon(std::string config_path)
+        : config_path_(std::move(config_path)), registry_(providers::builtin_registry()),
+          signals_(io_, SIGHUP, SIGTERM, SIGINT), full_timer_(io_), deny_timer_(io_),
+          watchdog_timer_(io_), shutdown_timer_(io_) {}
+
+    int run() {
+        auto loaded = load();
+        if (!loaded) {
+            return 2;
+        }
+        install(std::move(loaded));
+        const auto& d = config_->config.daemon;
+        auto self = shared_from_this();
+        auto control = ControlServer::start(
+            io_, d.control_socket, d.control_group,
+            [self](const std::string& line, ControlServer::Reply reply) {
+                self->on_request(line, std::move(reply));
+            });
+        if (!control) {
+            log::error(control.error().message);
+            return 2;
+        }
+        control_ = std::move(*control);
+        if (!d.metrics_listen.empty()) {
+            auto metrics = MetricsServer::start(io_, d.metrics_listen,
+                                                [self] { return self->metrics_.render(); });
+            if (!metrics) {
+                log::error(metrics.error().message);
+                return 2;
+            }
+            metrics_server_ = std::move(*metrics);
+        }
+        wait_for_signal();
+        start_watchdog();
+        log::info("daemon started: policy " + config_path_ + " (sha256 " +
+                  config_hash_.substr(0, 12) + "), control socket " + d.control_socket +
+                  (d.metrics_listen.empty() ? "" : ", metrics on " + d.metrics_listen));
+        request_pass(PassScope::full);
+        schedule_full();
+        schedule_deny();
+        io_.run();
+        log::info("daemon stopped");
+        return 0;
+    }
+
+private:
+    // --- configuration -----------------------------------------------------------------
+
+    std::unique_ptr<policies::LoadedConfig> load() {
+        auto loaded = policies::load_config_file(config_path_);
+        if (!loaded) {
+            log::error(loaded.error().message);
+            return nullptr;
+        }
+        for (const auto& w : loaded->warnings) {
+            log::warning(w.format());
+        }
+        for (const auto& spec : loaded->config.providers) {
+            if (auto valid = registry_.validate(spec); !valid) {
+                log::error(valid.error().message);
+                return nullptr;
+            }
+        }
+        return std::make_unique<policies::LoadedConfig>(std::move(*loaded));
+    }
+
+    void install(std::unique_ptr<policies::LoadedConfig> loaded) {
+        // The new reconciler reconnects; the old one (and its connections) goes away with
+        // its last user, here or in a pass thread.
+        config_ = std::shared_ptr<policies::LoadedConfig>(std::move(loaded));
+        config_hash_ = sha256_file(config_path_);
+        auto reconciler = std::make_shared<Reconciler>(config_->config, registry_,
+                                                       config_->config.daemon.interval);
+        std::weak_ptr<Daemon> weak = weak_from_this();
+        reconciler->set_event_sink([weak](const std::string& provider, const std::string& vm) {
+            if (auto self = weak.lock()) {
+                asio::post(self->io_, [self, provider, vm] {
+                    log::debug("event from provider " + provider + " on VM " + vm);
+                    self->request_pass(PassScope::full);
+                });
+            }
+        });
+        reconciler_ = std::move(reconciler);
+        has_deny_ = std::any_of(config_->config.policies.begin(), config_->config.policies.end(),
+                                [](const policies::Policy& p) { return p.deny; });
+    }
+
+    void reload() {
+        notify("RELOADING=1\nSTATUS=reloading " + config_path_);
+        log::info("SIGHUP: reloading " + config_path_);
+        auto loaded = load();
+        if (!loaded) {
+            log::error("reload failed; the previous policy (sha256 " + config_hash_.substr(0, 12) +
+                       ") stays in force");
+            notify("READY=1\nSTATUS=reload failed; previous policy in force");
+            return;
+        }
+        const auto& old = config_->config.daemon;
+        const auto& now = loaded->config.daemon;
+        if (old.control_socket != now.control_socket || old.control_group != now.control_group ||
+            old.metrics_listen != now.metrics_listen) {
+            log::warning("daemon.control_socket, control_group and metrics_listen take effect "
+                         "at the next restart");
+        }
+        if (in_flight_) {
+            pending_config_ = std::move(loaded);
+        } else {
+            apply(std::move(loaded));
+        }
+    }
+
+    void apply(std::unique_ptr<policies::LoadedConfig> loaded) {
+        install(std::move(loaded));
+        log::info("policy reloaded (sha256 " + config_hash_.substr(0, 12) + ")");
+        notify("READY=1\nSTATUS=policy reloaded");
+        schedule_full();
+        schedule_deny();
+        request_pass(PassScope::full);
+    }
+
+    // --- scheduling --------------------------------------------------------------------
+
+    void schedule_full() {
+        const auto interval = config_->config.daemon.interval;
+        // +-10 % jitter so many daemons started together do not hit shared hosts in step.
+        std::uniform_real_distribution<double> jitter(0.9, 1.1);
+        const auto delay = std::chrono::duration_cast<SteadyClock::duration>(
+            std::chrono::duration<double>(static_cast<double>(interval.count()) * jitter(rng_)));
+        full_timer_.expires_after(delay);
+        full_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec && !self->stopping_) {
+                self->request_pass(PassScope::full);
+                self->schedule_full();
+            }
+        });
+    }
+
+    void schedule_deny() {
+        deny_timer_.cancel();
+        if (!has_deny_) {
+            return;
+        }
+        deny_timer_.expires_after(config_->config.daemon.deny_interval);
+        deny_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec && !self->stopping_) {
+                self->request_pass(PassScope::deny);
+                self->schedule_deny();
+            }
+        });
+    }
+
+    void request_pass(PassScope scope, std::function<void(const PassResult&)> waiter = {}) {
+        if (waiter) {
+            waiters_.push_back(std::move(waiter));
+        }
+        if (stopping_) {
+            return;
+        }
+        if (in_flight_) {
+            (scope == PassScope::full ? want_full_ : want_deny_) = true;
+            return;
+        }
+        start_pass(scope);
+    }
+
+    void start_pass(PassScope scope) {
+        in_flight_ = true;
+        want_full_ = want_full_ && scope != PassScope::full;
+        want_deny_ = want_deny_ && scope != PassScope::deny;
+        auto self = shared_from_this();
+        auto reconciler = reconciler_;
+        std::thread([self, reconciler, scope] {
+            const auto started = SteadyClock::now();
+            PassOptions options;
+            options.scope = scope;
+            options.cancel = &self->cancel_;
+            auto result = std::make_shared<PassResult>(reconciler->enforce(now_utc(), options));
+            const double seconds =
+                std::chrono::duration<double>(SteadyClock::now() - started).count();
+            auto health = std::make_shared<std::vector<ProviderHealth>>(reconciler->health());
+            asio::post(self->io_, [self, result, health, scope, seconds] {
+                self->on_pass_done(*result, *health, scope, seconds);
+            });
+        }).detach();
+    }
+
+    void on_pass_done(const PassResult& pass, const std::vector<ProviderHealth>& health,
+                      PassScope scope, double seconds) {
+        in_flight_ = false;
+        record(pass, scope, seconds);
+        metrics_.record_pass(pass, scope_name(scope), seconds, health);
+        health_ = health;
+        for (const auto& e : pass.provider_errors) {
+            log::error(e.message);
+        }
+        for (const auto& r : pass.results) {
+            if (r.outcome == Outcome::done) {
+                log::info(std::string(policies::to_string(r.action.kind)) + " " +
+                          r.action.provider + "/" + r.action.vm +
+                          (r.action.checkpoint.empty() ? "" : " @ " + r.action.checkpoint) +
+                          ": " + r.action.reason);
+            } else if (r.outcome == Outcome::failed || r.outcome == Outcome::not_verified) {
+                log::error(std::string(policies::to_string(r.action.kind)) + " " +
+                           r.action.provider + "/" + r.action.vm + ": " + r.detail);
+            }
+        }
+        const std::string summary = status_line();
+        if (!last_.ran || last_.exit_code != 2 || scope == PassScope::full) {
+            log::debug(std::string(scope_name(scope)) + " pass: " + summary);
+        }
+        const bool all_up = pass.provider_errors.empty();
+        if (!ready_sent_ && all_up) {
+            ready_sent_ = true;
+            notify("READY=1\nSTATUS=" + summary);
+            log::info("ready: " + summary);
+        } else {
+            notify("STATUS=" + summary);
+        }
+        auto waiters = std::move(waiters_);
+        waiters_.clear();
+        for (auto& w : waiters) {
+            w(pass);
+        }
+        if (stopping_) {
+            io_.stop();
+            return;
+        }
+        if (pending_config_) {
+            apply(std::move(pending_config_));
+            return;
+        }
+        if (want_full_) {
+            start_pass(PassScope::full);
+        } else if (want_deny_) {
+            start_pass(PassScope::deny);
+        }
+    }
+
+    void record(const PassResult& pass, PassScope scope, double seconds) {
+        last_.ran = true;
+        last_.time = pass.now;
+        last_.scope = scope_name(scope);
+        last_.exit_code = pass.exit_code();
+        last_.duration_seconds = seconds;
+        last_.vms = pass.plan.vms;
+        last_.checkpoints = pass.plan.checkpoints;
+        last_.violations = pass.remaining().violations();
+        last_.exempt = pass.remaining().exempt();
+        last_.done = last_.failed = last_.skipped = 0;
+        for (const auto& r : pass.results) {
+            if (r.outcome == Outcome::done) {
+                ++last_.done;
+            } else if (r.outcome == Outcome::failed || r.outcome == Outcome::not_verified) {
+                ++last_.failed;
+            } else {
+                ++last_.skipped;
+            }
+        }
+        ++passes_;
+    }
+
+    std::string status_line() const {
+        std::size_t down = 0;
+        for (const auto& h : health_) {
+            down += h.up ? 0 : 1;
+        }
+        return std::to_string(last_.vms) + " VMs, " + std::to_string(last_.checkpoints) +
+               " checkpoints, " + std::to_string(last_.violations) + " violations, " +
+               std::to_string(last_.done) + " actions done in the last " + last_.scope +
+               " pass" + (down > 0 ? ", " + std::to_string(down) + " provider(s) down" : "");
+    }
+
+    // --- control requests --------------------------------------------------------------
+
+    json::object status_json() const {
+        json::object o;
+        o["ok"] = true;
+        o["config"] = config_path_;
+        o["config_hash"] = config_hash_;
+        o["ready"] = ready_sent_;
+        o["passes"] = passes_;
+        o["pass_in_flight"] = in_flight_;
+        json::array providers;
+        for (const auto& h : health_) {
+            json::object p{{"name", h.name}, {"type", h.type}, {"up", h.up},
+                           {"failures", h.failures}};
+            if (!h.error.empty()) {
+                p["error"] = h.error;
+            }
+            providers.push_back(std::move(p));
+        }
+        o["providers"] = std::move(providers);
+        if (last_.ran) {
+            o["last_pass"] = json::object{
+                {"time", format_rfc3339(last_.time)}, {"scope", last_.scope},
+                {"exit_code", last_.exit_code},       {"duration_seconds", last_.duration_seconds},
+                {"vms", last_.vms},                   {"checkpoints", last_.checkpoints},
+                {"violations", last_.violations},     {"exempt", last_.exempt},
+                {"actions_done", last_.done},         {"actions_failed", last_.failed},
+                {"actions_skipped", last_.skipped}};
+        } else {
+            o["last_pass"] = nullptr;
+        }
+        return o;
+    }
+
+    void on_request(const std::string& line, ControlServer::Reply reply) {
+        std::string command;
+        try {
+            const auto value = json::parse(line);
+            if (const auto* obj = value.if_object()) {
+                if (const auto* c = obj->if_contains("command"); c != nullptr && c->is_string()) {
+                    command = std::string(c->as_string());
+                }
+            }
+        } catch (const std::exception&) {
+            command.clear();
+        }
+        if (command == "status") {
+            reply(json::serialize(status_json()));
+        } else if (command == "run") {
+            request_pass(PassScope::full, [reply](const PassResult& pass) {
+                auto o = enforce_json(pass, false).as_object();
+                o["ok"] = true;
+                reply(json::serialize(o));
+            });
+        } else if (command == "plan") {
+            // A plan reads the inventory again; it runs on its own thread like a pass, with
+            // a reconciler of its own so it never races the pass in flight.
+            auto self = shared_from_this();
+            auto config = config_;
+            std::thread([self, config, reply] {
+                Reconciler planner(config->config, self->registry_);
+                auto doc = plan_json(planner.plan(now_utc())).as_object();
+                doc["ok"] = true;
+                auto text = std::make_shared<std::string>(json::serialize(doc));
+                asio::post(self->io_, [reply, text] { reply(*text); });
+            }).detach();
+        } else {
+            reply(R"({"ok":false,"error":"unknown or malformed request; send one JSON object )"
+                  R"(per line: {\"command\":\"status\"}, {\"command\":\"run\"} or )"
+                  R"({\"command\":\"plan\"}"})");
+        }
+    }
+
+    // --- signals and systemd -----------------------------------------------------------
+
+    void wait_for_signal() {
+        signals_.async_wait([self = shared_from_this()](boost::system::error_code ec, int sig) {
+            if (ec) {
+                return;
+            }
+            if (sig == SIGHUP) {
+                self->reload();
+                self->wait_for_signal();
+                return;
+            }
+            self->shutdown(sig);
+        });
+    }
+
+    void shutdown(int sig) {
+        log::info(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                  ": stopping; the action in flight finishes, no new one starts");
+        notify("STOPPING=1");
+        stopping_ = true;
+        cancel_ = true;
+        full_timer_.cancel();
+        deny_timer_.cancel();
+        watchdog_timer_.cancel();
+        control_.reset();
+        metrics_server_.reset();
+        signals_.cancel();
+        if (!in_flight_) {
+            io_.stop();
+            return;
+        }
+        shutdown_timer_.expires_after(kShutdownGrace);
+        shutdown_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) {
+                log::warning("a provider call did not return within the shutdown grace "
+                             "period; exiting anyway");
+                self->io_.stop();
+            }
+        });
+    }
+
+    void start_watchdog() {
+        std::uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
+            return;
+        }
+        watchdog_period_ = std::chrono::microseconds(usec / 2);
+        ping_watchdog();
+    }
+
+    void ping_watchdog() {
+        notify("WATCHDOG=1");
+        watchdog_timer_.expires_after(watchdog_period_);
+        watchdog_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+            if (!ec) {
+                self->ping_watchdog();
+            }
+        });
+    }
+
+    std::string config_path_;
+    providers::ProviderRegistry registry_;
+    asio::io_context io_;
+    asio::signal_set signals_;
+    asio::steady_timer full_timer_;
+    asio::steady_timer deny_timer_;
+    asio::steady_timer watchdog_timer_;
+    asio::steady_timer shutdown_timer_;
+    std::chrono::microseconds watchdog_period_{0};
+    std::mt19937 rng_{std::random_device{}()};
+
+    std::shared_ptr<policies::LoadedConfig> config_;
+    std::unique_ptr<policies::LoadedConfig> pending_config_;
+    std::shared_ptr<Reconciler> reconciler_;
+    std::string config_hash_;
+    bool has_deny_ = false;
+
+    bool in_flight_ = false;
+    bool want_full_ = false;
+    bool want_deny_ = false;
+    bool stopping_ = false;
+    bool ready_sent_ = false;
+    std::atomic<bool> cancel_{false};
+    std::vector<std::function<void(const PassResult&)>> waiters_;
+
+    LastPass last_;
+    std::size_t passes_ = 0;
+    std::vector<ProviderHealth> health_;
+    Metrics metrics_;
+    std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<MetricsServer> metrics_server_;
+};
+
+int run_daemon(const std::string& config_path) {
+    auto daemon = std::make_shared<Daemon>(config_path);
+    return daemon->run();
+}
+
+} // namespace snapgov::daemon

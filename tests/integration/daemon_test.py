@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Integration tests of `snapgov daemon`, run as a user (and systemd) would.
+
+Part 1 uses libvirt's test driver: the systemd notify protocol (this test plays the
+NOTIFY_SOCKET), the control socket (status, malformed and oversized requests, a silent
+client, a peer of the wrong uid), /metrics, SIGHUP with a broken and a valid policy, and
+SIGTERM. Part 2 uses a real libvirtd with QEMU: a checkpoint created on a `deny` VM is
+removed, and a libvirtd killed under the daemon leads to no action, then a reconnect.
+
+Usage: daemon_test.py SNAPGOV_BINARY [--no-qemu]. Prints "N passed, N failed".
+Every wait is bounded; every process started here is stopped here.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SNAPGOV = os.path.abspath(sys.argv[1])
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(HERE, "..", "..", "examples")
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(what, ok, detail=""):
+    RESULTS["passed" if ok else "failed"] += 1
+    print(("ok: " if ok else "FAILED: ") + what + ("" if ok else f" ({detail})"), flush=True)
+    return ok
+
+
+def wait_for(predicate, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(path, line, timeout=5.0):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        try:
+            s.sendall(line if isinstance(line, bytes) else (line + "\n").encode())
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon may refuse and close before reading: its reply is still there
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode()
+
+
+class Notify:
+    """Plays systemd's side of sd_notify: a datagram socket the daemon writes to."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.messages = []
+
+    def drain(self):
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (socket.timeout, BlockingIOError):
+                return
+
+    def wait(self, needle, timeout):
+        def seen():
+            self.drain()
+            return any(needle in m for m in self.messages)
+        return wait_for(seen, timeout)
+
+
+class Daemon:
+    def __init__(self, config, env=None):
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([SNAPGOV, "daemon", "-c", config, "--log-level", "debug"],
+                                     stdout=subprocess.DEVNULL, stderr=self.log,
+                                     env={**os.environ, **(env or {})})
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+
+def write_policy(path, host_uri, sock, port, extra=""):
+    with open(path, "w") as f:
+        f.write(f"""providers:
+  - {{name: lab, type: libvirt, uri: "{host_uri}"}}
+policies:
+  - name: no-checkpoints-in-production
+    mode: enforce
+    match: {{labels: {{tier: production}}}}
+    checkpoints: deny
+  - name: dev-retention
+    mode: audit
+    match: {{names: ["dev-*"]}}
+    max_age: 72h
+{extra}
+daemon:
+  interval: 1h
+  deny_interval: 1s
+  control_socket: {sock}
+  metrics_listen: 127.0.0.1:{port}
+""")
+
+
+def part1(work):
+    print("# part 1: test driver, notify protocol, control socket, metrics, signals")
+    host = os.path.join(work, "host.xml")
+    shutil.copy(os.path.join(EXAMPLES, "host.xml"), host)
+    sock = os.path.join(work, "run", "control.sock")
+    port = free_port()
+    policy = os.path.join(work, "policy.yaml")
+    write_policy(policy, "test://" + host, sock, port)
+    notify = Notify(os.path.join(work, "notify.sock"))
+    os.environ.pop("WATCHDOG_PID", None)
+    daemon = Daemon(policy, {"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
+    try:
+        check("READY=1 arrives after the first pass", notify.wait("READY=1", 20),
+              daemon.stderr())
+        check("STATUS= carries a one-line summary",
+              any(re.search(r"STATUS=\d+ VMs, \d+ checkpoints", m) for m in notify.messages),
+              notify.messages)
+        check("WATCHDOG=1 pings when WATCHDOG_USEC is set", notify.wait("WATCHDOG=1", 3),
+              notify.messages)
+        mode = os.stat(sock).st_mode & 0o777
+        check("control socket is mode 0660", mode == 0o660, oct(mode))
+
+        status = json.loads(request(sock, '{"command":"status"}'))
+        check("status answers with providers and the last pass",
+              status["ok"] and status["providers"][0]["up"] and
+              status["last_pass"] is not None, status)
+        # The deny policy removed every production checkpoint in the first pass.
+        out = subprocess.run([SNAPGOV, "status", "--socket", sock, "--format", "json"],
+                             capture_output=True, text=True, timeout=10)
+        doc = json.loads(out.stdout)
+        check("snapgov status --format json is the daemon's reply", doc["ok"] is True, out)
+        human = subprocess.run([SNAPGOV, "status", "--socket", sock], capture_output=True,
+                               text=True, timeout=10)
+        check("snapgov status prints a human summary",
+              "provider lab (libvirt): up" in human.stdout, human.stdout + human.stderr)
+
+        bad = json.loads(request(sock, "this is not json"))
+        check("a malformed request gets an error reply", bad["ok"] is False, bad)
+        big = json.loads(request(sock, b"x" * (70 * 1024) + b"\n"))
+        check("an oversized request is refused", big["ok"] is False, big)
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        silent.connect(sock)
+        t0 = time.monotonic()
+        again = json.loads(request(sock, '{"command":"status"}'))
+        check("a silent client does not block others",
+              again["ok"] and time.monotonic() - t0 < 2, time.monotonic() - t0)
+        silent.close()
+
+        # SO_PEERCRED: open the file mode to everyone, then connect as nobody.
+        os.chmod(sock, 0o666)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                reply = json.loads(request(sock, '{"command":"status"}'))
+                os._exit(0 if reply["ok"] is False and "permission" in reply["error"] else 1)
+            except Exception as e:  # reported, then the child ends without cleanup handlers
+                print(f"wrong-uid client: {e!r}", flush=True)
+                os._exit(2)
+        _, code = os.waitpid(pid, 0)
+        os.chmod(sock, 0o660)
+        check("a peer of the wrong uid is refused (SO_PEERCRED)",
+              os.waitstatus_to_exitcode(code) == 0, code)
+
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
+                            r'[-+0-9.eEInfNa]+$')
+        bad_lines = [l for l in text.splitlines() if l and not l.startswith("#")
+                     and not sample.match(l)]
+        check("/metrics parses as Prometheus text", not bad_lines and text, bad_lines[:3])
+        check("/metrics reports the provider up",
+              'snapgov_provider_up{provider="lab",type="libvirt"} 1' in text, text[:500])
+        check("/metrics has the pass duration histogram",
+              'snapgov_pass_duration_seconds_bucket{le="+Inf"}' in text)
+
+        # SIGHUP with a broken file: logged with FILE:LINE:COL, old policy stays.
+        old_hash = status["config_hash"]
+        good = open(policy).read()
+        with open(policy, "w") as f:
+            f.write(good.replace("max_age: 72h", "max_age: soon"))
+        notify.messages.clear()
+        daemon.proc.send_signal(signal.SIGHUP)
+        check("SIGHUP sends RELOADING=1", notify.wait("RELOADING=1", 5), notify.messages)
+        logged = wait_for(lambda: re.search(re.escape(policy) + r":\d+:\d+: error: 'max_age'",
+                                            daemon.stderr()), 5)
+        check("a broken policy is logged with FILE:LINE:COL", logged, daemon.stderr()[-800:])
+        still = json.loads(request(sock, '{"command":"status"}'))
+        check("the daemon keeps running on the old policy",
+              daemon.proc.poll() is None and still["config_hash"] == old_hash, still)
+
+        with open(policy, "w") as f:
+            f.write(good.replace("max_age: 72h", "max_age: 48h"))
+        daemon.proc.send_signal(signal.SIGHUP)
+        changed = wait_for(lambda: json.loads(request(sock, '{"command":"status"}'))
+                           ["config_hash"] != old_hash, 5)
+        check("SIGHUP with a valid policy switches to it", changed)
+
+        plan = json.loads(request(sock, '{"command":"plan"}', timeout=20))
+        check("the plan request answers with the plan contract",
+              plan["ok"] and "findings" in plan and "summary" in plan, str(plan)[:300])
+
+        t0 = time.monotonic()
+        code = daemon.stop(signal.SIGTERM)
+        check("SIGTERM exits 0 promptly", code == 0 and time.monotonic() - t0 < 5,
+              (code, time.monotonic() - t0))
+        check("the control socket is removed on exit", not os.path.exists(sock))
+    finally:
+        daemon.stop(signal.SIGKILL)
+
+
+def virsh(*args, check_rc=True):
+    return subprocess.run(["virsh", "-q", *args], capture_output=True, text=True, timeout=60,
+                          check=check_rc)
+
+
+def part2(work):
+    print("# part 2: real libvirtd with QEMU")
+    started = subprocess.run([os.path.join(HERE, "libvirtd.sh")], capture_output=True,
+                             text=True, timeout=30, check=True).stdout.strip()
+    vm = f"snapgov-daemon-it-{os.getpid()}"
+    disk = os.path.join(work, "disk.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "64M"], check=True)
+    xml = os.path.join(work, "vm.xml")
+    with open(xml, "w") as f:
+        f.write(f"""<domain type='qemu'><name>{vm}</name><memory unit='MiB'>64</memory>
+<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/>
+<target dev='vda' bus='virtio'/></disk></devices></domain>""")
+    daemon = None
+    try:
+        virsh("define", xml)
+        virsh("start", vm)
+        virsh("metadata", vm, "urn:snapgov:labels", "--key", "sg", "--set",
+              "<labels><tier>production</tier></labels>")
+        sock = os.path.join(work, "control2.sock")
+        policy = os.path.join(work, "policy2.yaml")
+        write_policy(policy, "qemu:///system", sock, free_port())
+        with open(policy) as f:
+            text = f.read()
+        with open(policy, "w") as f:
+            f.write(text.replace("match: {labels: {tier: production}}",
+                                 f"match: {{labels: {{tier: production}}, names: [\"{vm}\"]}}"))
+        daemon = Daemon(policy)
+        up = wait_for(lambda: os.path.exists(sock) and
+                      json.loads(request(sock, '{"command":"status"}'))["last_pass"], 20)
+        check("the daemon runs against qemu:///system", up, daemon.stderr()[-500:])
+
+        latencies = []
+        for i in range(3):
+            t0 = time.monotonic()
+            virsh("snapshot-create-as", vm, f"s{i}", "--disk-only", "--diskspec",
+                  f"vda,snapshot=external,file={work}/s{i}.qcow2")
+            gone = wait_for(lambda: virsh("snapshot-list", vm, "--name").stdout.strip() == "", 10,
+                            step=0.02)
+            latencies.append(time.monotonic() - t0)
+            check(f"a checkpoint created on a deny VM is removed (try {i + 1})", gone,
+                  daemon.stderr()[-500:])
+        print(f"deny latency seconds (deny_interval=1s): "
+              f"{', '.join(f'{l:.2f}' for l in latencies)}")
+
+        # libvirtd killed under the daemon: the pass fails closed, then it reconnects.
+        subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+        wait_for(lambda: subprocess.run(["pgrep", "-x", "libvirtd"],
+                                        capture_output=True).returncode != 0, 10)
+        down = wait_for(lambda: not json.loads(request(sock, '{"command":"status"}'))
+                        ["providers"][0]["up"], 15)
+        check("with libvirtd gone the provider is reported down", down, daemon.stderr()[-800:])
+        check("the daemon survives libvirtd's death", daemon.proc.poll() is None)
+        subprocess.run([os.path.join(HERE, "libvirtd.sh")], capture_output=True, timeout=30,
+                       check=True)
+        virsh("snapshot-create-as", vm, "after-restart", "--disk-only", "--diskspec",
+              f"vda,snapshot=external,file={work}/after.qcow2")
+        gone = wait_for(lambda: virsh("snapshot-list", vm, "--name").stdout.strip() == "", 40,
+                        step=0.2)
+        check("after libvirtd restarts the daemon reconnects and enforces again", gone,
+              daemon.stderr()[-800:])
+        check("SIGTERM exits 0", daemon.stop() == 0)
+    finally:
+        if daemon:
+            daemon.stop(signal.SIGKILL)
+        virsh("destroy", vm, check_rc=False)
+        virsh("undefine", vm, "--snapshots-metadata", check_rc=False)
+        if started == "started":
+            subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+            subprocess.run(["pkill", "-x", "virtlogd"], check=False)
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: needs root (SO_PEERCRED test, libvirtd)")
+        return 77
+    work = tempfile.mkdtemp(prefix="snapgov-daemon-")
+    os.chmod(work, 0o755)
+    os.makedirs(os.path.join(work, "run"), mode=0o755)
+    try:
+        part1(work)
+        if "--no-qemu" not in sys.argv:
+            part2(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    return 0 if RESULTS["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
