@@ -296,8 +296,9 @@ def part2(work):
         print(f"deny latency seconds (deny_interval=1s): "
               f"{', '.join(f'{l:.2f}' for l in latencies)}")
 
-        # libvirtd killed under the daemon: the pass fails closed, then it reconnects.
-        subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+        # libvirtd killed (-9, as in a crash) under the daemon: passes fail closed, then it
+        # reconnects.
+        subprocess.run(["pkill", "-9", "-x", "libvirtd"], check=False)
         wait_for(lambda: subprocess.run(["pgrep", "-x", "libvirtd"],
                                         capture_output=True).returncode != 0, 10)
         down = wait_for(lambda: not json.loads(request(sock, '{"command":"status"}'))
@@ -319,8 +320,7 @@ def part2(work):
         virsh("destroy", vm, check_rc=False)
         virsh("undefine", vm, "--snapshots-metadata", check_rc=False)
         if started == "started":
-            subprocess.run(["pkill", "-x", "libvirtd"], check=False)
-            subprocess.run(["pkill", "-x", "virtlogd"], check=False)
+            subprocess.run([os.path.join(HERE, "libvirtd.sh"), "stop"], timeout=60, check=False)
 
 
 def main():

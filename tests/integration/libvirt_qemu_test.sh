@@ -26,8 +26,7 @@ cleanup() {
   virsh -q undefine "$vm" --snapshots-metadata >/dev/null 2>&1 || true
   rm -rf "$work"
   if [[ $daemons == started ]]; then
-    pkill -x libvirtd || true
-    pkill -x virtlogd || true
+    "$here/libvirtd.sh" stop
   fi
 }
 trap cleanup EXIT
