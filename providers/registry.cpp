@@ -4,6 +4,9 @@
 #ifdef SNAPGOV_WITH_LIBVIRT
 #include "providers/libvirt/libvirt_provider.hpp"
 #endif
+#ifdef SNAPGOV_WITH_HYPERV
+#include "providers/hyperv/hyperv_provider.hpp"
+#endif
 
 namespace snapgov::providers {
 
@@ -11,6 +14,9 @@ ProviderRegistry builtin_registry() {
     ProviderRegistry registry;
 #ifdef SNAPGOV_WITH_LIBVIRT
     (void)registry.add(std::make_unique<libvirt::LibvirtFactory>());
+#endif
+#ifdef SNAPGOV_WITH_HYPERV
+    (void)registry.add(std::make_unique<hyperv::HypervFactory>());
 #endif
     return registry;
 }
