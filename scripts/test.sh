@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --with-integration
 SNAPGOV_BUILD_DIR=${SNAPGOV_BUILD_DIR:-build} scripts/build.sh -DSNAPGOV_BUILD_TESTS=ON
 cd "${SNAPGOV_BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 600 "$@"
+ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@"
