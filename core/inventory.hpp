@@ -32,6 +32,12 @@ struct Capabilities {
     bool delete_checkpoint = false;
     bool disable_checkpoints = false; ///< a VM-level switch that forbids new checkpoints
     bool clear_memory_state = false;  ///< drop a checkpoint's memory, keep its disks
+    /// The memory files the provider reports are paths on this machine (a local hypervisor
+    /// connection), so snapgov can encrypt or wipe them itself. False for remote hosts.
+    bool local_memory_files = false;
+    /// Can redefine a checkpoint whose external memory file was wiped as a disk-only one
+    /// (Provider::make_disk_only), so the hypervisor no longer points at a missing file.
+    bool make_disk_only = false;
 };
 
 /// One disk's part in a checkpoint.

@@ -12,6 +12,7 @@
 #include "core/time.hpp"
 #include "daemon/control_client.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/dump_cli.hpp"
 #include "daemon/reconciler.hpp"
 #include "daemon/report.hpp"
 #include "policies/config_loader.hpp"
@@ -317,6 +318,7 @@ int run_cli(int argc, char** argv) {
         ->excludes(status->get_option("--config"));
     add_format_option(*status, opts);
 
+    DumpCli dump(app);
 
     try {
         app.parse(argc, argv);
@@ -353,6 +355,9 @@ int run_cli(int argc, char** argv) {
     }
     if (*status) {
         return cmd_status(opts, socket, registry);
+    }
+    if (dump.selected()) {
+        return dump.run(registry);
     }
     return kErrorExit;
 }

@@ -13,6 +13,7 @@
 #include "core/inventory.hpp"
 #include "core/time.hpp"
 #include "policies/config.hpp"
+#include "policies/dump_facts.hpp"
 #include "policies/plan.hpp"
 #include "providers/registry.hpp"
 
@@ -40,6 +41,8 @@ struct PassResult {
     TimePoint now{};
     Inventory inventory;  ///< as collected before acting
     policies::Plan plan;  ///< evaluated on `inventory`
+    /// Memory files and orphan dumps seen on disk before acting (input of `plan`).
+    policies::DumpFacts dumps;
     std::vector<ActionResult> results; ///< one per planned action (enforce only)
     /// Evaluated on a fresh collection after acting (enforce without --dry-run and with at
     /// least one action attempted); what is listed there remains.
@@ -102,6 +105,11 @@ public:
     /// One enforcing pass: plan, then carry out at most `safety.max_actions_per_run` actions
     /// on providers whose collection was complete, then collect again and verify each
     /// action's effect. With `dry_run`, stops after planning and marks actions `dry_run`.
+    /// Without it, first finishes what a crash interrupted: dump encryptions journaled in
+    /// `state_dir` (dumps::recover) and disk-only redefines (Provider::finish_disk_only).
+    /// Memory-dump actions fail closed: a file is encrypted or wiped only when it carries a
+    /// memory-dump signature, `wipe_memory` only where the provider can then redefine the
+    /// checkpoint disk-only, and orphan actions only when every provider was collected.
     [[nodiscard]] PassResult enforce(TimePoint now, const PassOptions& options);
 
     /// Called (on a provider's thread) with provider and VM names when a provider reports a
@@ -117,6 +125,18 @@ private:
 
     [[nodiscard]] ActionResult execute(const policies::PlannedAction& action,
                                        const Inventory& inventory);
+    /// Carries out encrypt_memory / wipe_memory / wipe_orphan / encrypt_orphan; returns what
+    /// was done, for the action's detail.
+    [[nodiscard]] Result<std::string> execute_dump_action(const policies::PlannedAction& action,
+                                                          providers::Provider* provider,
+                                                          const Vm* vm, const Checkpoint* cp);
+    /// Looks at the memory files the inventory references and scans `scan_paths` (I/O; the
+    /// evaluator gets the result).
+    [[nodiscard]] policies::DumpFacts gather_dump_facts(const Inventory& inventory) const;
+    /// Runs recovery of interrupted dump and redefine operations; returns true when a
+    /// provider redefined something (the inventory must then be collected again).
+    bool recover_interrupted(const Inventory& inventory, std::vector<std::string>& notes,
+                             std::vector<Error>& errors);
     void verify(PassResult& pass, PassScope scope);
     [[nodiscard]] Slot* slot(const std::string& provider);
     [[nodiscard]] std::vector<policies::Policy> policies_for(PassScope scope) const;

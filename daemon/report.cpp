@@ -52,7 +52,11 @@ private:
     std::vector<std::vector<std::string>> rows_;
 };
 
-std::string where(const std::string& provider, const std::string& vm, const std::string& cp) {
+std::string where(const std::string& provider, const std::string& vm, const std::string& cp,
+                  const std::string& path = {}) {
+    if (provider.empty() && vm.empty() && !path.empty()) {
+        return path; // an orphan dump: a file, not a checkpoint
+    }
     std::string out = provider + "/" + vm;
     if (!cp.empty()) {
         out += " @ " + cp;
@@ -77,6 +81,9 @@ json::object finding_json(const Finding& f) {
     if (f.exempt) {
         o["exemption"] = f.exemption;
     }
+    if (!f.path.empty()) {
+        o["path"] = f.path;
+    }
     return o;
 }
 
@@ -88,6 +95,9 @@ json::object action_json(const PlannedAction& a) {
     o["checkpoint"] = a.checkpoint;
     o["reason"] = a.reason;
     o["policy"] = a.policy;
+    if (!a.path.empty()) {
+        o["path"] = a.path;
+    }
     return o;
 }
 
@@ -127,7 +137,7 @@ std::string findings_text(const Plan& plan) {
         if (f.exempt) {
             detail = "EXEMPT: " + f.exemption + "; " + detail;
         }
-        t.add({std::string(to_string(f.mode)), f.policy, where(f.provider, f.vm, f.checkpoint),
+        t.add({std::string(to_string(f.mode)), f.policy, where(f.provider, f.vm, f.checkpoint, f.path),
                f.rule, detail});
     }
     return t.render("  ");
@@ -326,7 +336,7 @@ std::string plan_text(const PassResult& pass, const policies::Config& config) {
                 reason += "  [beyond the per-run cap: left for the next run]";
             }
             t.add({std::to_string(i), std::string(to_string(a.kind)),
-                   where(a.provider, a.vm, a.checkpoint), reason});
+                   where(a.provider, a.vm, a.checkpoint, a.path), reason});
         }
         out += t.render("  ");
     }
@@ -389,7 +399,8 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
         for (const auto& r : pass.results) {
             ++counts[r.outcome];
             t.add({std::string(to_string(r.outcome)), std::string(to_string(r.action.kind)),
-                   where(r.action.provider, r.action.vm, r.action.checkpoint), r.action.reason,
+                   where(r.action.provider, r.action.vm, r.action.checkpoint, r.action.path),
+                   r.action.reason,
                    r.detail});
         }
         out += t.render("  ");

@@ -77,7 +77,7 @@ public:
         }
         if (auto f = field(root, "state_dir")) {
             if (auto s = string_value(f->value, "state_dir")) {
-                config_.state_dir = *s;
+                config_.state_dir = expand(*s);
             }
         }
         if (auto f = field(root, "daemon")) {
@@ -561,6 +561,9 @@ private:
         }
         if (auto f = field(node, "scan_paths")) {
             md.scan_paths = string_list(f->value, "'scan_paths'");
+            for (auto& path : md.scan_paths) {
+                path = expand(path);
+            }
         }
         if (auto f = field(node, "orphans")) {
             md.orphans = enum_value<OrphanAction>(f->value, "'orphans'",

@@ -21,6 +21,40 @@ struct Verdict {
     const Policy* memory_policy = nullptr;
 };
 
+// The state of a checkpoint's memory files taken together: any file in the clear (or not
+// looked at) makes it plaintext; all encrypted makes it encrypted; otherwise some are gone.
+DumpFileState memory_state_of(const Checkpoint& cp, const DumpFacts& facts) {
+    if (cp.memory_files.empty()) {
+        return DumpFileState::unknown;
+    }
+    bool all_encrypted = true;
+    for (const auto& f : cp.memory_files) {
+        const DumpFileState st = file_state(facts, f);
+        if (st == DumpFileState::unknown || st == DumpFileState::plaintext) {
+            return DumpFileState::plaintext;
+        }
+        all_encrypted = all_encrypted && st == DumpFileState::encrypted;
+    }
+    return all_encrypted ? DumpFileState::encrypted : DumpFileState::missing;
+}
+
+std::string file_list(const std::vector<std::string>& files, std::string_view suffix = "") {
+    std::string out;
+    for (const auto& f : files) {
+        out += (out.empty() ? "" : ", ") + f + std::string(suffix);
+    }
+    return out.empty() ? std::string("(file unknown)") : out;
+}
+
+std::string restore_hint(const std::vector<std::string>& files) {
+    std::string out;
+    for (const auto& f : files) {
+        out += (out.empty() ? "" : "; ") + std::string("snapgov dump decrypt -i IDENTITY_FILE ") +
+               f + ".age -o " + f;
+    }
+    return out;
+}
+
 // Key that orders actions: class, then position in the inventory, deeper checkpoints first.
 using SortKey = std::tuple<int, std::size_t, std::size_t, int, std::string>;
 
@@ -74,9 +108,10 @@ class VmEvaluator {
 public:
     VmEvaluator(const HostInventory& host, std::size_t host_index, const Vm& vm,
                 std::size_t vm_index, const std::vector<Exemption>& exemptions, TimePoint now,
-                Plan& plan, std::vector<SortKey>& keys)
+                const DumpFacts& dumps, Plan& plan, std::vector<SortKey>& keys)
         : host_(host), host_index_(host_index), vm_(vm), vm_index_(vm_index),
-          exemptions_(exemptions), now_(now), plan_(plan), keys_(keys), depth_(depths(vm)) {
+          exemptions_(exemptions), now_(now), dumps_(dumps), plan_(plan), keys_(keys),
+          depth_(depths(vm)) {
         read_ttls();
         rank_by_age();
     }
@@ -122,13 +157,29 @@ public:
             }
             const std::string why = "policy " + v.memory_policy->name + ": memory_state " +
                                     std::string(to_string(v.memory));
-            if (cp.memory == MemoryKind::external) {
-                add_action(3,
-                           v.memory == MemoryState::wipe ? ActionKind::wipe_memory
-                                                         : ActionKind::encrypt_memory,
-                           &cp, *v.memory_policy, why);
-            } else if (host_.capabilities.clear_memory_state) {
+            const auto& caps = host_.capabilities;
+            const bool wipe = v.memory == MemoryState::wipe;
+            if (cp.memory == MemoryKind::external && caps.local_memory_files &&
+                (!wipe || caps.make_disk_only)) {
+                if (wipe) {
+                    add_action(3, ActionKind::wipe_memory, &cp, *v.memory_policy,
+                               why + "; the checkpoint is then redefined disk-only (it can "
+                                     "still be reverted to, without its RAM)");
+                } else {
+                    add_action(3, ActionKind::encrypt_memory, &cp, *v.memory_policy,
+                               why + "; to revert to this checkpoint with its RAM, first run: " +
+                                   restore_hint(cp.memory_files));
+                }
+            } else if (caps.clear_memory_state) {
                 add_action(3, ActionKind::clear_memory_state, &cp, *v.memory_policy, why);
+            } else if (cp.memory == MemoryKind::external) {
+                note(!caps.local_memory_files
+                         ? "cannot " + std::string(to_string(v.memory)) + " the memory dump of "
+                               "checkpoint '" + cp.name + "': its files are on a remote host "
+                               "(run snapgov on that host)"
+                         : "cannot wipe the memory dump of checkpoint '" + cp.name +
+                               "': the provider cannot redefine it disk-only, and wiping the "
+                               "file alone would leave the checkpoint pointing at nothing");
             }
         }
     }
@@ -299,14 +350,27 @@ private:
                 continue;
             }
             std::string detail;
+            const bool wipe = policy.memory_state == MemoryState::wipe;
             if (cp.memory == MemoryKind::external) {
-                std::string files;
-                for (const auto& f : cp.memory_files) {
-                    files += files.empty() ? f : ", " + f;
+                const DumpFileState st = memory_state_of(cp, dumps_);
+                if (st == DumpFileState::encrypted) {
+                    if (!wipe) {
+                        continue; // encrypted: what the policy asks for
+                    }
+                    detail = "memory dump " + file_list(cp.memory_files, ".age") +
+                             " is kept (encrypted); the policy wants it wiped";
+                } else if (st == DumpFileState::missing) {
+                    if (!wipe) {
+                        continue; // nothing in the clear; plan_notes() reports the dangling file
+                    }
+                    detail = "memory file " + file_list(cp.memory_files) +
+                             " is missing but the checkpoint still references it; the policy "
+                             "wants a disk-only checkpoint";
+                } else {
+                    detail = "memory dump " + file_list(cp.memory_files) +
+                             " is kept in the clear; the policy wants it " +
+                             (wipe ? "wiped" : "encrypted");
                 }
-                detail = "memory dump " + (files.empty() ? std::string("(file unknown)") : files) +
-                         " is kept in the clear; the policy wants it " +
-                         (policy.memory_state == MemoryState::wipe ? "wiped" : "encrypted");
             } else if (host_.capabilities.clear_memory_state) {
                 detail = "the checkpoint holds the VM's memory; the policy wants it " +
                          std::string(policy.memory_state == MemoryState::wipe ? "wiped"
@@ -353,6 +417,7 @@ private:
     std::size_t vm_index_;
     const std::vector<Exemption>& exemptions_;
     TimePoint now_;
+    const DumpFacts& dumps_;
     Plan& plan_;
     std::vector<SortKey>& keys_;
     std::map<std::string, int> depth_;
@@ -362,10 +427,101 @@ private:
     const Policy* disable_policy_ = nullptr;
 };
 
+// Notes about memory files whatever the policies: how to restore an encrypted dump before a
+// revert, and files a checkpoint references that are gone.
+void memory_notes(const HostInventory& host, const DumpFacts& dumps, Plan& plan) {
+    for (const auto& vm : host.vms) {
+        for (const auto& cp : vm.checkpoints) {
+            if (cp.memory != MemoryKind::external) {
+                continue;
+            }
+            const DumpFileState st = memory_state_of(cp, dumps);
+            const std::string where = host.provider + "/" + vm.name + ": checkpoint '" +
+                                      cp.name + "'";
+            if (st == DumpFileState::encrypted) {
+                plan.notes.push_back(where + ": its memory dump is encrypted (" +
+                                     file_list(cp.memory_files, ".age") +
+                                     "); before reverting to it run: " +
+                                     restore_hint(cp.memory_files));
+            } else if (st == DumpFileState::missing) {
+                plan.notes.push_back(where + " references memory file " +
+                                     file_list(cp.memory_files) +
+                                     ", which is missing (no .age either): a revert with its RAM "
+                                     "will fail; delete the checkpoint or make it disk-only "
+                                     "(memory_state: wipe)");
+            }
+        }
+    }
+}
+
+// Orphan dumps: findings, and actions only when it is safe to tell an orphan from a dump an
+// unseen checkpoint references.
+void plan_orphans(const Inventory& inventory, const DumpFacts& dumps, Plan& plan,
+                  std::vector<SortKey>& keys) {
+    if (!dumps.scanned) {
+        return;
+    }
+    std::string incomplete;
+    for (const auto& h : inventory.hosts) {
+        if (!h.complete) {
+            incomplete += (incomplete.empty() ? "" : ", ") + h.provider;
+        }
+    }
+    const bool act = dumps.orphan_action != OrphanAction::report;
+    if (act && !incomplete.empty() && !dumps.orphans.empty()) {
+        plan.notes.push_back("orphan dumps are not " +
+                             std::string(dumps.orphan_action == OrphanAction::wipe ? "wiped"
+                                                                                   : "encrypted") +
+                             " this pass: provider(s) " + incomplete +
+                             " were not collected completely, and a dump their checkpoints "
+                             "reference would look orphaned");
+    }
+    for (std::size_t i = 0; i < dumps.orphans.size(); ++i) {
+        const OrphanDump& o = dumps.orphans[i];
+        Finding f;
+        f.policy = kOrphanPolicy;
+        f.mode = act ? Mode::enforce : Mode::audit;
+        f.rule = rule::kOrphanDump;
+        f.path = o.path;
+        f.detail = o.kind + " memory dump of " + std::to_string(o.size) +
+                   " bytes that no checkpoint references (orphans: " +
+                   std::string(to_string(dumps.orphan_action)) + ")";
+        if (o.recent) {
+            f.detail += "; modified in the last minutes, so it may belong to a checkpoint being "
+                        "taken: left alone this pass";
+        } else if (o.kind == "libvirt-partial") {
+            f.detail += "; an unfinished save (LibvirtQemudPart), possibly still being written: "
+                        "left alone";
+        }
+        plan.findings.push_back(std::move(f));
+        if (!act || !incomplete.empty() || o.recent || o.kind == "libvirt-partial") {
+            continue;
+        }
+        PlannedAction a;
+        a.kind = dumps.orphan_action == OrphanAction::wipe ? ActionKind::wipe_orphan
+                                                           : ActionKind::encrypt_orphan;
+        a.policy = kOrphanPolicy;
+        a.path = o.path;
+        a.reason = std::string(kOrphanPolicy) + ": " + std::string(to_string(dumps.orphan_action)) +
+                   " " + o.path + " (referenced by no checkpoint)";
+        if (a.kind == ActionKind::encrypt_orphan) {
+            a.reason += "; to read it later: snapgov dump decrypt -i IDENTITY_FILE " + o.path +
+                        ".age -o " + o.path;
+        }
+        plan.actions.push_back(std::move(a));
+        keys.emplace_back(4, inventory.hosts.size(), i, 0, o.path);
+    }
+}
+
 } // namespace
 
 Plan evaluate(const Inventory& inventory, const std::vector<Policy>& policies,
               const std::vector<Exemption>& exemptions, TimePoint now) {
+    return evaluate(inventory, policies, exemptions, now, DumpFacts{});
+}
+
+Plan evaluate(const Inventory& inventory, const std::vector<Policy>& policies,
+              const std::vector<Exemption>& exemptions, TimePoint now, const DumpFacts& dumps) {
     Plan plan;
     plan.vms = inventory.vm_count();
     plan.checkpoints = inventory.checkpoint_count();
@@ -391,12 +547,19 @@ Plan evaluate(const Inventory& inventory, const std::vector<Policy>& policies,
             if (applicable.empty()) {
                 continue;
             }
-            VmEvaluator evaluator(host, h, vm, v, exemptions, now, plan, keys);
+            VmEvaluator evaluator(host, h, vm, v, exemptions, now, dumps, plan, keys);
             for (const Policy* policy : applicable) {
                 evaluator.apply(*policy);
             }
             evaluator.plan_actions();
         }
+    }
+    for (const auto& host : inventory.hosts) {
+        memory_notes(host, dumps, plan);
+    }
+    plan_orphans(inventory, dumps, plan, keys);
+    for (const auto& w : dumps.warnings) {
+        plan.notes.push_back("memory dump scan: " + w);
     }
     // Order actions by their keys; indices keep the sort stable and cheap.
     std::vector<std::size_t> index(plan.actions.size());

@@ -15,10 +15,20 @@
 /// - `max_count`: the newest max_count checkpoints are kept. Newest means latest creation
 ///   time; within the same second a descendant counts as newer than its ancestor, and then
 ///   the name decides (later in byte order is newer), so ties are deterministic.
-/// - `memory_state: encrypt|wipe`: a checkpoint that keeps is memory gets an
-///   `encrypt_memory`/`wipe_memory` action (external dumps) or `clear_memory_state` (where the
-///   provider can drop memory); memory inside a qcow2 internal snapshot cannot be separated,
-///   so it stays a finding and is deleted only if a rule says so.
+/// - `memory_state: encrypt|wipe`: a checkpoint that keeps its memory gets an
+///   `encrypt_memory`/`wipe_memory` action (external dumps whose files are on this machine;
+///   `wipe_memory` also needs a provider that can redefine the checkpoint disk-only) or
+///   `clear_memory_state` (where the provider can drop memory); memory inside a qcow2
+///   internal snapshot cannot be separated, so it stays a finding and is deleted only if a
+///   rule says so. With dump facts (see DumpFacts): a dump already encrypted (only FILE.age
+///   left) complies with `encrypt` and gets a note on how to restore it before a revert; a
+///   missing file complies with `encrypt` (a note says so) and under `wipe` still gets
+///   `wipe_memory` (to redefine the checkpoint disk-only).
+/// - Orphan dumps (facts.orphans): each is a finding (`orphan_dump`, policy
+///   `memory_dumps.orphans`, audit mode when `orphans: report`); `wipe`/`encrypt` plan
+///   `wipe_orphan`/`encrypt_orphan`, but only when every provider was collected completely (a
+///   dump an uncollected checkpoint references would look orphaned), never for a `recent` or
+///   `libvirt-partial` file, and after every other action.
 /// - Exemptions: active while now < expires. An active exemption for (policy, VM[,
 ///   checkpoint]) marks the finding exempt (no action); expired ones are ignored and listed
 ///   in `notes`.
@@ -32,11 +42,17 @@
 
 #include "core/inventory.hpp"
 #include "core/time.hpp"
+#include "policies/dump_facts.hpp"
 #include "policies/plan.hpp"
 #include "policies/policy.hpp"
 
 namespace snapgov::policies {
 
+[[nodiscard]] Plan evaluate(const Inventory& inventory, const std::vector<Policy>& policies,
+                            const std::vector<Exemption>& exemptions, TimePoint now,
+                            const DumpFacts& dumps);
+
+/// The same without dump facts: every memory file is `unknown` and no orphans are known.
 [[nodiscard]] Plan evaluate(const Inventory& inventory, const std::vector<Policy>& policies,
                             const std::vector<Exemption>& exemptions, TimePoint now);
 

@@ -1,4 +1,5 @@
 #include "policies/plan.hpp"
+#include "policies/dump_facts.hpp"
 
 #include <algorithm>
 
@@ -10,6 +11,11 @@ std::size_t Plan::violations() const {
 }
 
 std::size_t Plan::exempt() const { return findings.size() - violations(); }
+
+DumpFileState file_state(const DumpFacts& facts, const std::string& path) {
+    const auto it = facts.files.find(path);
+    return it == facts.files.end() ? DumpFileState::unknown : it->second;
+}
 
 std::string_view to_string(ActionKind kind) noexcept {
     switch (kind) {

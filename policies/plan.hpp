@@ -30,6 +30,7 @@ inline constexpr std::string_view kMaxAge = "max_age";
 inline constexpr std::string_view kTtl = "ttl";
 inline constexpr std::string_view kMaxCount = "max_count";
 inline constexpr std::string_view kMemoryState = "memory_state";
+inline constexpr std::string_view kOrphanDump = "orphan_dump";
 } // namespace rule
 
 /// One policy violation by one checkpoint (or, for VM-level rules, by one VM: then
@@ -46,7 +47,11 @@ struct Finding {
     std::string detail;
     bool exempt = false;
     std::string exemption; ///< reason and expiry of the exemption that applies, if exempt
+    std::string path;      ///< the dump file, for `orphan_dump` (then provider/vm are empty)
 };
+
+/// The policy name that orphan-dump findings and actions carry.
+inline constexpr std::string_view kOrphanPolicy = "memory_dumps.orphans";
 
 /// One action enforce would take, and the policy that caused it.
 struct PlannedAction {
@@ -58,6 +63,7 @@ struct PlannedAction {
     std::string checkpoint_id;
     std::string policy;
     std::string reason;
+    std::string path; ///< the dump file of `wipe_orphan`/`encrypt_orphan` (provider/vm empty)
 };
 
 struct Plan {

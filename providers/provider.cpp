@@ -75,6 +75,40 @@ Result<void> Provider::clear_memory_state(const Vm& vm, const Checkpoint& checkp
     return {};
 }
 
+Result<void> Provider::make_disk_only(const Vm& vm, const Checkpoint& checkpoint,
+                                      const std::string& journal_dir) {
+    const auto context = "provider " + name_ + ": make disk-only " + object_name(vm, checkpoint);
+    if (!capabilities().make_disk_only) {
+        return fail(ErrorCode::unsupported, context + ": not supported by this provider");
+    }
+    auto result = do_make_disk_only(vm, checkpoint, journal_dir);
+    if (!result) {
+        return tl::unexpected(result.error().with_context(context));
+    }
+    return {};
+}
+
+Result<std::vector<std::string>> Provider::finish_disk_only(const std::string& journal_dir) {
+    if (!capabilities().make_disk_only) {
+        return std::vector<std::string>{};
+    }
+    auto result = do_finish_disk_only(journal_dir);
+    if (!result) {
+        return tl::unexpected(
+            result.error().with_context("provider " + name_ + ": finish interrupted redefines"));
+    }
+    return result;
+}
+
+Result<void> Provider::do_make_disk_only(const Vm& /*vm*/, const Checkpoint& /*checkpoint*/,
+                                         const std::string& /*journal_dir*/) {
+    return fail(ErrorCode::unsupported, "not implemented");
+}
+
+Result<std::vector<std::string>> Provider::do_finish_disk_only(const std::string& /*journal_dir*/) {
+    return std::vector<std::string>{};
+}
+
 Result<void> Provider::watch(EventSink /*sink*/) {
     return fail(ErrorCode::unsupported, "provider " + name_ + " reports no events");
 }

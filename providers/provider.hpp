@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/inventory.hpp"
@@ -47,6 +48,18 @@ public:
     /// Drops the memory state of one checkpoint and keeps its disks.
     [[nodiscard]] Result<void> clear_memory_state(const Vm& vm, const Checkpoint& checkpoint);
 
+    /// Turns a checkpoint with external memory into a disk-only checkpoint, after its memory
+    /// file was wiped or encrypted away, so that the hypervisor no longer references the
+    /// file. Steps that could leave the checkpoint undefined are journaled first in
+    /// `journal_dir` (created 0700 if missing); finish_disk_only() completes them after a
+    /// crash. Fails with `unsupported` when the provider cannot (capability make_disk_only).
+    [[nodiscard]] Result<void> make_disk_only(const Vm& vm, const Checkpoint& checkpoint,
+                                              const std::string& journal_dir);
+    /// Completes make_disk_only() operations of this provider that a crash interrupted, from
+    /// their journals in `journal_dir`; returns one line per operation it completed. Nothing
+    /// to do (and success) for providers without the capability or without journals.
+    [[nodiscard]] Result<std::vector<std::string>> finish_disk_only(const std::string& journal_dir);
+
     /// Called with a VM's name when the hypervisor reports a change to it (lifecycle,
     /// define, undefine, revert). Runs on a provider-owned thread: keep it short and
     /// thread-safe (post the work elsewhere).
@@ -62,6 +75,10 @@ protected:
     [[nodiscard]] virtual Result<void> do_disable_checkpoints(const Vm& vm);
     [[nodiscard]] virtual Result<void> do_clear_memory_state(const Vm& vm,
                                                              const Checkpoint& checkpoint);
+    [[nodiscard]] virtual Result<void> do_make_disk_only(const Vm& vm, const Checkpoint& checkpoint,
+                                                         const std::string& journal_dir);
+    [[nodiscard]] virtual Result<std::vector<std::string>>
+    do_finish_disk_only(const std::string& journal_dir);
 
 private:
     std::string name_;

@@ -3,12 +3,43 @@
 # embedded libvirt test-driver host (examples/host.xml) with the demo policy
 # (examples/policy.yaml): policy check, plan, then enforce --once.
 # The example's checkpoint times are fixed, so the demo pins the clock with --now.
+#
+# Memory dumps: the host file names memory files under /var/lib/libvirt/qemu/snapshot/. So
+# that the demo can show them being encrypted and wiped without touching that folder, it
+# works on a copy of both example files in a temporary directory, with those paths pointing
+# at small fake dumps there (the `LibvirtQemudSave` magic + random bytes), plus one orphan
+# dump that no checkpoint references. examples/ itself is never modified.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 SNAPGOV_BUILD_DIR=${SNAPGOV_BUILD_DIR:-build} scripts/build.sh -DSNAPGOV_BUILD_TESTS=OFF
-bin=${SNAPGOV_BUILD_DIR:-build}/daemon/snapgov
+bin=$(realpath "${SNAPGOV_BUILD_DIR:-build}/daemon/snapgov")
 now=2026-11-24T12:00:00Z
+
+work=$(mktemp -d /tmp/snapgov-demo-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+dumps=$work/dumps
+sed "s#/var/lib/libvirt/qemu/snapshot/#$dumps/#g" examples/host.xml > "$work/host.xml"
+# The journal of dump operations goes to the demo folder, not /var/lib/snapgov.
+{ cat examples/policy.yaml; printf '\nstate_dir: "${CONFIG_DIR}/state"\n'; } > "$work/policy.yaml"
+fake_dump() { # fake_dump PATH KIB
+  mkdir -p "$(dirname "$1")"
+  { printf 'LibvirtQemudSave'; head -c "$(($2 * 1024))" /dev/urandom; } > "$1"
+}
+for f in $(grep -o "file='$dumps/[^']*'" "$work/host.xml" | sed "s/^file='//; s/'\$//"); do
+  fake_dump "$f" 512
+  touch -d "2 hours ago" "$f"  # written when its checkpoint was taken
+done
+fake_dump "$dumps/leftover/old-snapshot.mem" 256   # an orphan: no checkpoint references it
+touch -d '2 hours ago' "$dumps/leftover/old-snapshot.mem"  # not one being written right now
+# With the age tool at hand, encrypt to a key made here, so the demo can decrypt too.
+if command -v age-keygen >/dev/null; then
+  age-keygen -o "$work/demo-key.txt" 2>/dev/null
+  sed -i "s/age13egrqql3t9keweknlq2mv9rxx5wreatts5ra89fy2htpge47fc5qv0grau/$(age-keygen -y "$work/demo-key.txt")/" \
+    "$work/policy.yaml"
+fi
+debug_dump=$dumps/dev-mem-04/debug-session.mem
+sha_before=$(sha256sum < "$debug_dump")
 
 run() {
   printf '\n$ snapgov %s\n' "$*"
@@ -23,8 +54,26 @@ run() {
   esac
 }
 
-run policy check examples/policy.yaml --now "$now"
-run plan -c examples/policy.yaml --now "$now"
-run enforce --once -c examples/policy.yaml --now "$now"
+cd "$work"
+echo "demo folder: $work (copies of examples/host.xml and examples/policy.yaml, fake dumps)"
+run policy check policy.yaml --now "$now"
+run dump scan dumps
+run plan -c policy.yaml --now "$now"
+run enforce --once -c policy.yaml --now "$now"
+echo "(prod-web-01's pre-upgrade.mem now shows as an orphan: deleting a checkpoint with an"
+echo " external memory file leaves the file behind, as libvirt 9 does; the next pass wipes it)"
+printf '\n$ find dumps -type f | sort\n'
+find dumps -type f | sort
+if [[ -f demo-key.txt ]]; then
+  run dump decrypt -i demo-key.txt "$debug_dump.age" -o restored.mem
+  if [[ $(sha256sum < restored.mem) == "$sha_before" ]]; then
+    echo "restored.mem is byte for byte the dump that was encrypted"
+  else
+    echo "restored.mem differs from the original dump" >&2
+    exit 2
+  fi
+else
+  echo "(install the age package to see the encrypted dump decrypted again)"
+fi
 echo
-echo "Demo done. The test driver keeps its state in memory: examples/host.xml is unchanged."
+echo "Demo done. The test driver keeps its state in memory: examples/ is unchanged."

@@ -11,7 +11,7 @@ build_pkgs=(
   libssl-dev libyaml-cpp-dev libpugixml-dev libcli11-dev libexpected-dev
   libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
 )
-# Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for helpers.
+# Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test servers.
 test_pkgs=(libvirt-clients age python3 openssl)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 

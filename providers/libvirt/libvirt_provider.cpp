@@ -1,8 +1,17 @@
 #include "providers/libvirt/libvirt_provider.hpp"
 
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libvirt/virterror.h>
 
@@ -76,6 +85,104 @@ bool vanished(int code) {
     return code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_NO_DOMAIN_SNAPSHOT;
 }
 
+// --- the redefine journal ----------------------------------------------------------------
+
+constexpr std::string_view kJournalPrefix = "libvirt-redefine-";
+
+std::string errno_message() { return std::strerror(errno); }
+
+// One journal per (domain, snapshot): the name is hex-encoded so any snapshot name is safe.
+std::string journal_path(const std::string& dir, const std::string& uuid,
+                         const std::string& snapshot) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (const unsigned char c : snapshot) {
+        hex += kHex[c >> 4];
+        hex += kHex[c & 15];
+    }
+    return dir + "/" + std::string(kJournalPrefix) + uuid + "-" + hex + ".xml";
+}
+
+Result<void> fsync_dir(const std::string& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+        const auto message = errno_message();
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return fail(ErrorCode::io, "cannot fsync directory " + dir + ": " + message);
+    }
+    ::close(fd);
+    return {};
+}
+
+// Durable write: temp file (0600: the secure XML may hold secrets), fsync, rename, fsync dir.
+Result<void> write_journal(const std::string& path, const std::string& text) {
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+        return fail(ErrorCode::io, "cannot create state directory " + dir + ": " + ec.message() +
+                                       " (set state_dir in the policy to a writable folder)");
+    }
+    ::chmod(dir.c_str(), 0700);
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return fail(ErrorCode::io, "cannot create journal " + tmp + ": " + errno_message());
+    }
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            const auto message = errno_message();
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return fail(ErrorCode::io, "cannot write journal " + tmp + ": " + message);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        ::unlink(tmp.c_str());
+        return fail(ErrorCode::io, "cannot sync journal " + tmp + ": " + errno_message());
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        return fail(ErrorCode::io, "cannot rename journal to " + path + ": " + errno_message());
+    }
+    return fsync_dir(dir);
+}
+
+Result<void> remove_journal(const std::string& path) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return fail(ErrorCode::io, "cannot remove journal " + path + ": " + errno_message());
+    }
+    return fsync_dir(std::filesystem::path(path).parent_path().string());
+}
+
+Result<std::string> snapshot_xml(virDomainSnapshotPtr snapshot, const std::string& what) {
+    const CString xml(virDomainSnapshotGetXMLDesc(snapshot, VIR_DOMAIN_SNAPSHOT_XML_SECURE));
+    if (!xml) {
+        return tl::unexpected(libvirt_error("cannot read the XML of " + what));
+    }
+    return std::string(xml.get());
+}
+
+Result<void> redefine(virDomainPtr domain, const JournaledSnapshot& s) {
+    auto flags = static_cast<unsigned>(VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE);
+    if (s.current) {
+        flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
+    }
+    const SnapshotHandle made(virDomainSnapshotCreateXML(domain, s.xml.c_str(), flags));
+    if (!made) {
+        return tl::unexpected(libvirt_error("cannot redefine snapshot '" + s.name + "'"));
+    }
+    return {};
+}
+
 } // namespace
 
 Result<ConnectHandle> open_connection(const std::string& uri) {
@@ -124,6 +231,13 @@ void LibvirtProvider::deregister_events() {
 Capabilities LibvirtProvider::capabilities() const {
     Capabilities caps;
     caps.delete_checkpoint = true;
+    caps.make_disk_only = true;
+    // `driver:///path` has no host part: the hypervisor, and its memory files, are here.
+    // Any host name (even localhost) counts as remote: snapgov never touches files on doubt.
+    const auto scheme_end = uri_.find(':');
+    caps.local_memory_files =
+        scheme_end != std::string::npos && uri_.compare(scheme_end, 4, ":///") == 0 &&
+        uri_.find('+') > scheme_end;
     return caps;
 }
 
@@ -248,6 +362,174 @@ Result<void> LibvirtProvider::do_delete_checkpoint(const Vm& vm, const Checkpoin
         return tl::unexpected(libvirt_error("virDomainSnapshotDelete failed"));
     }
     return {};
+}
+
+Result<void> LibvirtProvider::replay_journal(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto journal = parse_journal_xml(text.str());
+    if (!journal) {
+        return tl::unexpected(journal.error().with_context("journal " + path));
+    }
+    if (auto ok = replay(*journal); !ok) {
+        return tl::unexpected(ok.error().with_context("journal " + path));
+    }
+    return remove_journal(path);
+}
+
+Result<void> LibvirtProvider::replay(const RedefineJournal& j) {
+    const RedefineJournal* journal = &j;
+    const DomainHandle domain(
+        virDomainLookupByUUIDString(connection_.get(), journal->domain_uuid.c_str()));
+    if (!domain) {
+        return tl::unexpected(libvirt_error("cannot find domain " + journal->domain_uuid +
+                                            " (remove the journal if the VM was undefined)"));
+    }
+    const SnapshotHandle existing(
+        virDomainSnapshotLookupByName(domain.get(), journal->target.name.c_str(), 0));
+    if (!existing) {
+        if (auto ok = redefine(domain.get(), journal->target); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    // Redefining the children puts back their <parent>, which the metadata delete moved to
+    // the target's parent. Redefining an unchanged snapshot in place is harmless.
+    for (const auto& child : journal->children) {
+        if (auto ok = redefine(domain.get(), child); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    return {};
+}
+
+Result<void> LibvirtProvider::do_make_disk_only(const Vm& vm, const Checkpoint& checkpoint,
+                                                const std::string& journal_dir) {
+    if (auto ok = ensure_connected(); !ok) {
+        return tl::unexpected(ok.error());
+    }
+    const std::string journal_file = journal_path(journal_dir, vm.id, checkpoint.name);
+    if (std::filesystem::exists(journal_file)) {
+        // An earlier attempt stopped between delete and redefine: finish it.
+        return replay_journal(journal_file);
+    }
+    const DomainHandle domain(virDomainLookupByUUIDString(connection_.get(), vm.id.c_str()));
+    if (!domain) {
+        return tl::unexpected(libvirt_error("cannot find domain " + vm.id));
+    }
+    const SnapshotHandle snapshot(
+        virDomainSnapshotLookupByName(domain.get(), checkpoint.name.c_str(), 0));
+    if (!snapshot) {
+        return tl::unexpected(libvirt_error("cannot find snapshot"));
+    }
+    auto xml = snapshot_xml(snapshot.get(), "snapshot '" + checkpoint.name + "'");
+    if (!xml) {
+        return tl::unexpected(xml.error());
+    }
+    auto parsed = parse_snapshot_xml(*xml);
+    if (!parsed) {
+        return tl::unexpected(parsed.error());
+    }
+    if (parsed->memory == MemoryKind::none) {
+        return {}; // already disk-only
+    }
+    if (parsed->memory != MemoryKind::external) {
+        return fail(ErrorCode::unsupported,
+                    "its memory is inside the disk image (internal snapshot); only a checkpoint "
+                    "with an external memory file can become disk-only");
+    }
+    RedefineJournal journal;
+    journal.uri = uri_;
+    journal.domain_uuid = vm.id;
+    auto disk_only = disk_only_snapshot_xml(*xml);
+    if (!disk_only) {
+        return tl::unexpected(disk_only.error());
+    }
+    journal.target = {checkpoint.name, std::move(*disk_only),
+                      virDomainSnapshotIsCurrent(snapshot.get(), 0) == 1};
+
+    virDomainSnapshotPtr* raw = nullptr;
+    const int count = virDomainSnapshotListAllChildren(snapshot.get(), &raw, 0);
+    if (count < 0) {
+        return tl::unexpected(libvirt_error("cannot list the children of the snapshot"));
+    }
+    for (const auto& child : adopt_array<SnapshotHandle>(raw, count)) {
+        const char* name = virDomainSnapshotGetName(child.get());
+        const std::string child_name = name != nullptr ? name : "";
+        auto child_xml = snapshot_xml(child.get(), "child snapshot '" + child_name + "'");
+        if (!child_xml) {
+            return tl::unexpected(child_xml.error());
+        }
+        journal.children.push_back(
+            {child_name, std::move(*child_xml), virDomainSnapshotIsCurrent(child.get(), 0) == 1});
+    }
+
+    // The test driver refuses METADATA_ONLY; it keeps no files, so a plain delete removes
+    // exactly its record. Any other driver must delete the metadata only: a full delete
+    // would merge or remove disk data. The test driver's state lives in this process and a
+    // crash loses it anyway, so it gets no journal either.
+    const bool test_driver = uri_.rfind("test:", 0) == 0;
+    if (!test_driver) {
+        if (auto ok = write_journal(journal_file, journal_to_xml(journal)); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    const unsigned flags =
+        test_driver ? 0U : static_cast<unsigned>(VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY);
+    if (virDomainSnapshotDelete(snapshot.get(), flags) < 0) {
+        auto error = libvirt_error("cannot delete the snapshot metadata before redefining it");
+        if (!test_driver) {
+            (void)remove_journal(journal_file);
+        }
+        return tl::unexpected(error);
+    }
+    if (test_driver) {
+        return replay(journal);
+    }
+    auto replayed = replay_journal(journal_file);
+    if (!replayed) {
+        return tl::unexpected(replayed.error().with_context(
+            "the metadata was deleted but not redefined; the journal " + journal_file +
+            " lets the next 'snapgov enforce' finish it"));
+    }
+    return {};
+}
+
+Result<std::vector<std::string>>
+LibvirtProvider::do_finish_disk_only(const std::string& journal_dir) {
+    std::vector<std::string> done;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(journal_dir, ec)) {
+        return done;
+    }
+    std::vector<std::string> journals;
+    for (const auto& entry : std::filesystem::directory_iterator(journal_dir, ec)) {
+        const std::string file = entry.path().filename().string();
+        if (file.rfind(kJournalPrefix, 0) == 0 && file.ends_with(".xml")) {
+            journals.push_back(entry.path().string());
+        }
+    }
+    for (const auto& path : journals) {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        auto journal = parse_journal_xml(text.str());
+        if (!journal) {
+            return tl::unexpected(journal.error().with_context("journal " + path));
+        }
+        if (journal->uri != uri_) {
+            continue; // another provider's
+        }
+        if (auto ok = ensure_connected(); !ok) {
+            return tl::unexpected(ok.error());
+        }
+        if (auto ok = replay_journal(path); !ok) {
+            return tl::unexpected(ok.error());
+        }
+        done.push_back("redefined snapshot '" + journal->target.name + "' of domain " +
+                       journal->domain_uuid + " as disk-only from " + path);
+    }
+    return done;
 }
 
 Result<void> LibvirtFactory::validate(const ProviderSpec& spec) const {

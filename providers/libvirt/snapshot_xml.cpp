@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <sstream>
 
 #include <pugixml.hpp>
 
@@ -95,6 +96,79 @@ Result<std::map<std::string, std::string>> parse_labels_xml(std::string_view xml
         labels[std::string(local_name(child.name()))] = child.text().as_string();
     }
     return labels;
+}
+
+Result<std::string> disk_only_snapshot_xml(std::string_view xml) {
+    auto doc = parse(xml, "snapshot");
+    if (!doc) {
+        return tl::unexpected(doc.error());
+    }
+    auto root = doc->child("domainsnapshot");
+    if (!root) {
+        return fail(ErrorCode::provider, "snapshot XML has no <domainsnapshot> root");
+    }
+    auto memory = root.child("memory");
+    if (!memory) {
+        memory = root.append_child("memory");
+    }
+    memory.remove_attributes();
+    memory.append_attribute("snapshot") = "no";
+    auto state = root.child("state");
+    if (!state) {
+        state = root.append_child("state");
+    }
+    state.text().set("disk-snapshot");
+    std::ostringstream out;
+    doc->save(out, "  ", pugi::format_default | pugi::format_no_declaration);
+    return out.str();
+}
+
+std::string journal_to_xml(const RedefineJournal& journal) {
+    pugi::xml_document doc;
+    auto root = doc.append_child("snapgov-redefine");
+    root.append_attribute("uri") = journal.uri.c_str();
+    root.append_attribute("domain") = journal.domain_uuid.c_str();
+    auto add = [&](const char* element, const JournaledSnapshot& s) {
+        auto node = root.append_child(element);
+        node.append_attribute("name") = s.name.c_str();
+        node.append_attribute("current") = s.current;
+        node.text().set(s.xml.c_str());
+    };
+    add("target", journal.target);
+    for (const auto& c : journal.children) {
+        add("child", c);
+    }
+    std::ostringstream out;
+    doc.save(out, "  ");
+    return out.str();
+}
+
+Result<RedefineJournal> parse_journal_xml(std::string_view xml) {
+    auto doc = parse(xml, "redefine journal");
+    if (!doc) {
+        return tl::unexpected(doc.error());
+    }
+    const auto root = doc->child("snapgov-redefine");
+    const auto target = root.child("target");
+    if (!root || !target || root.attribute("domain").empty()) {
+        return fail(ErrorCode::provider, "redefine journal lacks <snapgov-redefine domain=...> "
+                                         "or <target>");
+    }
+    auto read = [](pugi::xml_node node) {
+        return JournaledSnapshot{node.attribute("name").as_string(), node.text().as_string(),
+                                 node.attribute("current").as_bool()};
+    };
+    RedefineJournal j;
+    j.uri = root.attribute("uri").as_string();
+    j.domain_uuid = root.attribute("domain").as_string();
+    j.target = read(target);
+    for (const auto c : root.children("child")) {
+        j.children.push_back(read(c));
+    }
+    if (j.target.name.empty() || j.target.xml.empty()) {
+        return fail(ErrorCode::provider, "redefine journal has an empty <target>");
+    }
+    return j;
 }
 
 } // namespace snapgov::providers::libvirt

@@ -38,7 +38,11 @@ Vm vm(std::string name, std::vector<Checkpoint> checkpoints,
     return v;
 }
 
-Inventory inventory(std::vector<Vm> vms, Capabilities caps = {true, false, false},
+// A local libvirt-like provider: deletes, has no checkpoint switch, and its memory files are
+// on this machine (it can redefine a checkpoint disk-only).
+constexpr Capabilities kLocal = {true, false, false, true, true};
+
+Inventory inventory(std::vector<Vm> vms, Capabilities caps = kLocal,
                     std::string provider = "lab") {
     HostInventory h;
     h.provider = std::move(provider);
@@ -358,4 +362,151 @@ TEST_CASE("the evaluator is deterministic and counts the summary", "[evaluator]"
     CHECK(x.vms == 2);
     CHECK(x.checkpoints == 3);
     CHECK(x.violations() == 1);
+}
+
+// --- memory dumps on disk (DumpFacts) ---------------------------------------------------------
+
+namespace {
+
+Policy memory_policy(std::string name, MemoryState state) {
+    auto p = policy(std::move(name));
+    p.memory_state = state;
+    return p;
+}
+
+bool has_note(const Plan& plan, const std::string& text) {
+    return std::any_of(plan.notes.begin(), plan.notes.end(),
+                       [&](const std::string& n) { return n.find(text) != std::string::npos; });
+}
+
+} // namespace
+
+TEST_CASE("an encrypted dump complies with memory_state: encrypt and says how to restore it",
+          "[evaluator][memory][dumps]") {
+    const auto inv = inventory({vm("v", {cp("ext", hours{1}, {}, MemoryKind::external)})});
+    DumpFacts facts;
+    facts.files["/dumps/ext.mem"] = DumpFileState::encrypted;
+    const auto plan =
+        evaluate(inv, {memory_policy("enc", MemoryState::encrypt)}, {}, kNow, facts);
+    CHECK(plan.violations() == 0);
+    CHECK(plan.actions.empty());
+    CHECK(has_note(plan, "snapgov dump decrypt -i IDENTITY_FILE /dumps/ext.mem.age -o "
+                         "/dumps/ext.mem"));
+
+    // The same dump in the clear is a violation with an encrypt action naming the restore.
+    facts.files["/dumps/ext.mem"] = DumpFileState::plaintext;
+    const auto clear =
+        evaluate(inv, {memory_policy("enc", MemoryState::encrypt)}, {}, kNow, facts);
+    CHECK(clear.violations() == 1);
+    REQUIRE(clear.actions.size() == 1);
+    CHECK(clear.actions[0].kind == ActionKind::encrypt_memory);
+    CHECK_THAT(clear.actions[0].reason,
+               Catch::Contains("snapgov dump decrypt -i IDENTITY_FILE /dumps/ext.mem.age"));
+
+    // Under wipe, the encrypted dump must still go.
+    facts.files["/dumps/ext.mem"] = DumpFileState::encrypted;
+    const auto wipe = evaluate(inv, {memory_policy("w", MemoryState::wipe)}, {}, kNow, facts);
+    CHECK(wipe.violations() == 1);
+    REQUIRE(wipe.actions.size() == 1);
+    CHECK(wipe.actions[0].kind == ActionKind::wipe_memory);
+}
+
+TEST_CASE("a missing memory file: nothing to encrypt, but wipe still redefines the checkpoint",
+          "[evaluator][memory][dumps]") {
+    const auto inv = inventory({vm("v", {cp("ext", hours{1}, {}, MemoryKind::external)})});
+    DumpFacts facts;
+    facts.files["/dumps/ext.mem"] = DumpFileState::missing;
+    const auto enc = evaluate(inv, {memory_policy("e", MemoryState::encrypt)}, {}, kNow, facts);
+    CHECK(enc.violations() == 0);
+    CHECK(enc.actions.empty());
+    CHECK(has_note(enc, "which is missing"));
+    const auto wipe = evaluate(inv, {memory_policy("w", MemoryState::wipe)}, {}, kNow, facts);
+    CHECK(wipe.violations() == 1);
+    REQUIRE(wipe.actions.size() == 1);
+    CHECK(wipe.actions[0].kind == ActionKind::wipe_memory);
+}
+
+TEST_CASE("memory files on a remote host, or no disk-only redefine: no dump action",
+          "[evaluator][memory][capabilities]") {
+    const auto vms = std::vector<Vm>{vm("v", {cp("ext", hours{1}, {}, MemoryKind::external)})};
+    const auto remote =
+        evaluate(inventory(vms, {true, false, false, false, true}),
+                 {memory_policy("e", MemoryState::encrypt)}, {}, kNow);
+    CHECK(remote.violations() == 1);
+    CHECK(remote.actions.empty());
+    CHECK(has_note(remote, "remote host"));
+    // Encrypting needs only local files; wiping also needs the disk-only redefine.
+    const auto no_redefine = inventory(vms, {true, false, false, true, false});
+    CHECK(evaluate(no_redefine, {memory_policy("e", MemoryState::encrypt)}, {}, kNow)
+              .actions.size() == 1);
+    const auto wipe = evaluate(no_redefine, {memory_policy("w", MemoryState::wipe)}, {}, kNow);
+    CHECK(wipe.actions.empty());
+    CHECK(has_note(wipe, "cannot redefine"));
+}
+
+TEST_CASE("orphan dumps: report is audit-only, wipe and encrypt plan actions after all others",
+          "[evaluator][orphans]") {
+    auto p = policy("p");
+    p.max_age = hours{1};
+    const auto inv = inventory({vm("v", {cp("old", hours{2})})});
+    DumpFacts facts;
+    facts.scanned = true;
+    facts.orphans = {{"/dumps/a.mem", "libvirt-save", 100, false},
+                     {"/dumps/b.vmrs", "hyperv-state", 200, false}};
+
+    facts.orphan_action = OrphanAction::report;
+    const auto report = evaluate(inv, {p}, {}, kNow, facts);
+    CHECK(report.actions.size() == 1); // only the deletion
+    CHECK(rules(report) == std::vector<std::string>{"memory_dumps.orphans::orphan_dump",
+                                                    "memory_dumps.orphans::orphan_dump",
+                                                    "p:old:max_age"});
+    for (const auto& f : report.findings) {
+        if (f.rule == "orphan_dump") {
+            CHECK(f.mode == Mode::audit);
+            CHECK(f.provider.empty());
+            CHECK_FALSE(f.path.empty());
+        }
+    }
+
+    facts.orphan_action = OrphanAction::wipe;
+    const auto wipe = evaluate(inv, {p}, {}, kNow, facts);
+    REQUIRE(wipe.actions.size() == 3);
+    CHECK(wipe.actions[0].kind == ActionKind::delete_checkpoint);
+    CHECK(wipe.actions[1].kind == ActionKind::wipe_orphan);
+    CHECK(wipe.actions[1].path == "/dumps/a.mem");
+    CHECK(wipe.actions[2].path == "/dumps/b.vmrs");
+
+    facts.orphan_action = OrphanAction::encrypt;
+    const auto enc = evaluate(inv, {p}, {}, kNow, facts);
+    REQUIRE(enc.actions.size() == 3);
+    CHECK(enc.actions[1].kind == ActionKind::encrypt_orphan);
+    CHECK_THAT(enc.actions[1].reason, Catch::Contains("snapgov dump decrypt"));
+
+    // Not scanned: nothing known, nothing reported.
+    facts.scanned = false;
+    CHECK(evaluate(inv, {p}, {}, kNow, facts).findings.size() == 1);
+}
+
+TEST_CASE("orphan dumps are never acted on when in doubt", "[evaluator][orphans]") {
+    DumpFacts facts;
+    facts.scanned = true;
+    facts.orphan_action = OrphanAction::wipe;
+    facts.orphans = {{"/dumps/new.mem", "libvirt-save", 1, true},
+                     {"/dumps/part.mem", "libvirt-partial", 1, false},
+                     {"/dumps/old.mem", "libvirt-save", 1, false}};
+    auto inv = inventory({vm("v", {})});
+    const auto plan = evaluate(inv, {}, {}, kNow, facts);
+    CHECK(plan.violations() == 3);
+    REQUIRE(plan.actions.size() == 1); // neither the recent one nor the partial save
+    CHECK(plan.actions[0].path == "/dumps/old.mem");
+
+    // A provider that was not collected completely could reference any of them.
+    HostInventory down;
+    down.provider = "down";
+    down.complete = false;
+    inv.hosts.push_back(down);
+    const auto doubtful = evaluate(inv, {}, {}, kNow, facts);
+    CHECK(doubtful.violations() == 3);
+    CHECK(doubtful.actions.empty());
+    CHECK(has_note(doubtful, "down"));
 }

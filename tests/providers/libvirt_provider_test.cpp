@@ -1,11 +1,17 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
 #include "providers/libvirt/libvirt_provider.hpp"
 #include "providers/libvirt/snapshot_xml.hpp"
 #include "providers/registry.hpp"
 
 using namespace snapgov;
 using namespace snapgov::providers;
+using libvirt::disk_only_snapshot_xml;
 
 namespace {
 
@@ -146,4 +152,156 @@ TEST_CASE("snapshot XML: malformed input is an error, not a guess", "[providers]
                     .has_value());
     CHECK_FALSE(libvirt::parse_snapshot_xml("<domainsnapshot><name>").has_value());
     CHECK_FALSE(libvirt::parse_snapshot_xml("<other/>").has_value());
+}
+
+// --- disk-only redefine (after a memory dump is wiped) --------------------------------------
+
+namespace {
+
+const Vm& vm_named(const HostInventory& host, const std::string& name) {
+    for (const auto& vm : host.vms) {
+        if (vm.name == name) {
+            return vm;
+        }
+    }
+    FAIL("no VM " << name);
+    throw std::logic_error("unreachable");
+}
+
+const Checkpoint& checkpoint_named(const Vm& vm, const std::string& name) {
+    for (const auto& cp : vm.checkpoints) {
+        if (cp.name == name) {
+            return cp;
+        }
+    }
+    FAIL("no checkpoint " << name);
+    throw std::logic_error("unreachable");
+}
+
+std::string journal_dir() {
+    std::string tmpl = "/tmp/snapgov-journal-XXXXXX";
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    return tmpl;
+}
+
+} // namespace
+
+TEST_CASE("snapshot XML: the disk-only form drops the memory file and the running state",
+          "[providers][libvirt][xml]") {
+    const auto xml = disk_only_snapshot_xml(
+        "<domainsnapshot><name>s</name><state>running</state><creationTime>1</creationTime>"
+        "<memory snapshot='external' file='/dumps/s.mem'/><disks><disk name='vda' "
+        "snapshot='external'><source file='/d/s.qcow2'/></disk></disks>"
+        "<domain type='kvm'><name>v</name></domain></domainsnapshot>");
+    REQUIRE(xml.has_value());
+    CHECK_THAT(*xml, Catch::Contains("<memory snapshot=\"no\" />") ||
+                         Catch::Contains("<memory snapshot=\"no\"/>"));
+    CHECK_THAT(*xml, !Catch::Contains("/dumps/s.mem"));
+    CHECK_THAT(*xml, Catch::Contains("<state>disk-snapshot</state>"));
+    CHECK_THAT(*xml, Catch::Contains("/d/s.qcow2"));
+    const auto parsed = libvirt::parse_snapshot_xml(*xml);
+    REQUIRE(parsed.has_value());
+    CHECK(parsed->memory == MemoryKind::none);
+    CHECK_FALSE(disk_only_snapshot_xml("<nope/>").has_value());
+}
+
+TEST_CASE("redefine journal: what is written is read back", "[providers][libvirt][xml]") {
+    libvirt::RedefineJournal j;
+    j.uri = "qemu:///system";
+    j.domain_uuid = "0c5e0000-0000-4000-8000-000000000001";
+    j.target = {"with <ram> & more", "<domainsnapshot><name>x</name></domainsnapshot>", true};
+    j.children = {{"child", "<domainsnapshot><name>child</name></domainsnapshot>", false}};
+    const auto back = libvirt::parse_journal_xml(libvirt::journal_to_xml(j));
+    REQUIRE(back.has_value());
+    CHECK(back->uri == j.uri);
+    CHECK(back->domain_uuid == j.domain_uuid);
+    CHECK(back->target.name == j.target.name);
+    CHECK(back->target.xml == j.target.xml);
+    CHECK(back->target.current);
+    REQUIRE(back->children.size() == 1);
+    CHECK(back->children[0].name == "child");
+    CHECK_FALSE(back->children[0].current);
+    CHECK_FALSE(libvirt::parse_journal_xml("<snapgov-redefine/>").has_value());
+}
+
+TEST_CASE("libvirt: make_disk_only keeps the checkpoint, its parent, children and current",
+          "[providers][libvirt][memory]") {
+    auto provider = fixture_provider();
+    auto before = provider->collect();
+    REQUIRE(before.has_value());
+    CHECK(before->capabilities.make_disk_only);
+    CHECK(before->capabilities.local_memory_files); // test:///path has no host part
+    const Vm& vm = vm_named(*before, "web-01");
+    const Checkpoint& with_ram = checkpoint_named(vm, "with-ram");
+    REQUIRE(with_ram.memory == MemoryKind::external);
+
+    REQUIRE(provider->make_disk_only(vm, with_ram, journal_dir()).has_value());
+    auto after = provider->collect();
+    REQUIRE(after.has_value());
+    const Vm& vm2 = vm_named(*after, "web-01");
+    REQUIRE(vm2.checkpoints.size() == vm.checkpoints.size());
+    const Checkpoint& redefined = checkpoint_named(vm2, "with-ram");
+    CHECK(redefined.memory == MemoryKind::none);
+    CHECK(redefined.memory_files.empty());
+    CHECK(redefined.state == "disk-snapshot");
+    CHECK(redefined.parent == std::optional<std::string>("base"));
+    CHECK(redefined.created == with_ram.created);
+    const Checkpoint& child = checkpoint_named(vm2, "internal");
+    CHECK(child.parent == std::optional<std::string>("with-ram"));
+    CHECK(child.current);
+    CHECK(child.memory == MemoryKind::internal);
+
+    // Internal memory cannot be separated from the disk image.
+    auto refused = provider->make_disk_only(vm2, child, journal_dir());
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == ErrorCode::unsupported);
+}
+
+TEST_CASE("libvirt: finish_disk_only redefines a checkpoint from an interrupted journal",
+          "[providers][libvirt][memory]") {
+    const std::string uri = std::string("test://") + SNAPGOV_TEST_DATA + "/libvirt_host.xml";
+    auto created = builtin_registry().create(spec(uri));
+    REQUIRE(created.has_value());
+    auto& provider = *created;
+    auto before = provider->collect();
+    REQUIRE(before.has_value());
+    const Vm& vm = vm_named(*before, "web-01");
+
+    // The state a crash leaves: journal written, metadata deleted, redefine not done.
+    libvirt::RedefineJournal j;
+    j.uri = uri;
+    j.domain_uuid = vm.id;
+    auto xml = libvirt::disk_only_snapshot_xml(
+        "<domainsnapshot><name>with-ram</name><state>running</state><parent><name>base</name>"
+        "</parent><creationTime>1795262400</creationTime><memory snapshot='external' "
+        "file='/dumps/web-01.with-ram.mem'/><domain type='test'><name>web-01</name><uuid>" +
+        vm.id + "</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
+                "</domainsnapshot>");
+    REQUIRE(xml.has_value());
+    j.target = {"with-ram", *xml, false};
+    const std::string dir = journal_dir();
+    const std::string journal = dir + "/libvirt-redefine-test.xml";
+    {
+        std::ofstream(journal) << libvirt::journal_to_xml(j);
+    }
+    // A journal of another connection is left alone.
+    libvirt::RedefineJournal other = j;
+    other.uri = "qemu+ssh://elsewhere/system";
+    {
+        std::ofstream(dir + "/libvirt-redefine-other.xml") << libvirt::journal_to_xml(other);
+    }
+    REQUIRE(provider->delete_checkpoint(vm, checkpoint_named(vm, "with-ram")).has_value());
+
+    auto done = provider->finish_disk_only(dir);
+    REQUIRE(done.has_value());
+    REQUIRE(done->size() == 1);
+    CHECK_THAT(done->front(), Catch::Contains("with-ram"));
+    CHECK_FALSE(std::filesystem::exists(journal));
+    CHECK(std::filesystem::exists(dir + "/libvirt-redefine-other.xml"));
+    auto after = provider->collect();
+    REQUIRE(after.has_value());
+    const Checkpoint& back = checkpoint_named(vm_named(*after, "web-01"), "with-ram");
+    CHECK(back.memory == MemoryKind::none);
+    CHECK(back.parent == std::optional<std::string>("base"));
+    std::filesystem::remove_all(dir);
 }
