@@ -7,7 +7,10 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-static void quiet(void* data, virErrorPtr err) { (void)data; (void)err; }
+static void quiet(void* data, virErrorPtr err) {
+    (void)data;
+    (void)err;
+}
 
 int main(int argc, char** argv) {
     if (argc != 2) {
@@ -28,8 +31,8 @@ int main(int argc, char** argv) {
         int state, reason;
         virDomainGetUUIDString(doms[i], uuid);
         virDomainGetState(doms[i], &state, &reason, 0);
-        char* meta = virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT,
-                                          "urn:snapgov:labels", 0);
+        char* meta =
+            virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, "urn:snapgov:labels", 0);
         free(meta);
         virDomainSnapshotPtr* snaps = NULL;
         int m = virDomainListAllSnapshots(doms[i], &snaps, 0);

@@ -38,8 +38,7 @@ struct Error {
     [[nodiscard]] Error with_context(std::string_view context) const;
 };
 
-template <class T>
-using Result = tl::expected<T, Error>;
+template <class T> using Result = tl::expected<T, Error>;
 
 /// Shorthand for returning a failure: `return fail(ErrorCode::io, "cannot open " + path);`
 [[nodiscard]] inline tl::unexpected<Error> fail(ErrorCode code, std::string message) {

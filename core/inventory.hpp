@@ -17,7 +17,8 @@ namespace snapgov {
 enum class MemoryKind {
     none,     ///< disk-only checkpoint, or a Hyper-V production checkpoint
     internal, ///< inside the disk image (qcow2 internal snapshot); cannot be separated
-    external, ///< in files of its own (`memory_files`): libvirt `.mem`, Hyper-V `.vmrs`/`.vsv`/`.bin`
+    external, ///< in files of its own (`memory_files`): libvirt `.mem`, Hyper-V
+              ///< `.vmrs`/`.vsv`/`.bin`
 };
 
 /// Power state of a VM, reduced to what policies and humans need.
@@ -42,20 +43,20 @@ struct Capabilities {
 
 /// One disk's part in a checkpoint.
 struct DiskSnapshot {
-    std::string target;  ///< device name, e.g. `vda`
-    std::string kind;    ///< `internal`, `external`, `no` or `manual` (libvirt's words)
-    std::string file;    ///< overlay or image file, when external
+    std::string target; ///< device name, e.g. `vda`
+    std::string kind;   ///< `internal`, `external`, `no` or `manual` (libvirt's words)
+    std::string file;   ///< overlay or image file, when external
 };
 
 /// A checkpoint (libvirt: snapshot; Hyper-V: snapshot settings) of one VM.
 struct Checkpoint {
-    std::string id;          ///< provider's stable id (libvirt: the name; Hyper-V: InstanceID)
+    std::string id; ///< provider's stable id (libvirt: the name; Hyper-V: InstanceID)
     std::string name;
     std::string description;
     TimePoint created{};
     std::optional<std::string> parent; ///< name of the parent checkpoint, if any
-    std::string state;                 ///< VM state captured: `running`, `shutoff`, `disk-snapshot`...
-    bool current = false;              ///< the checkpoint the VM currently descends from
+    std::string state;    ///< VM state captured: `running`, `shutoff`, `disk-snapshot`...
+    bool current = false; ///< the checkpoint the VM currently descends from
     MemoryKind memory = MemoryKind::none;
     std::vector<std::string> memory_files;
     std::vector<DiskSnapshot> disks;
@@ -63,7 +64,7 @@ struct Checkpoint {
 
 /// One VM and its checkpoints.
 struct Vm {
-    std::string id;   ///< UUID (libvirt) or VM GUID (Hyper-V)
+    std::string id; ///< UUID (libvirt) or VM GUID (Hyper-V)
     std::string name;
     std::map<std::string, std::string> labels;
     PowerState power = PowerState::other;
@@ -73,9 +74,9 @@ struct Vm {
 
 /// Everything one provider (one hypervisor connection) reported in one collection.
 struct HostInventory {
-    std::string provider;  ///< the provider's configured name
-    std::string type;      ///< `libvirt`, `hyperv`
-    std::string endpoint;  ///< URI or endpoint, for display (never with credentials)
+    std::string provider; ///< the provider's configured name
+    std::string type;     ///< `libvirt`, `hyperv`
+    std::string endpoint; ///< URI or endpoint, for display (never with credentials)
     Capabilities capabilities;
     std::vector<Vm> vms;
     /// False when collection failed or was partial: the guard then refuses every

@@ -63,8 +63,12 @@ void append_json_string(std::string& out, std::string_view s) {
 
 } // namespace
 
-void set_level(Level level) { g_level.store(static_cast<int>(level)); }
-void set_format(Format format) { g_format.store(static_cast<int>(format)); }
+void set_level(Level level) {
+    g_level.store(static_cast<int>(level));
+}
+void set_format(Format format) {
+    g_format.store(static_cast<int>(format));
+}
 
 bool parse_level(std::string_view text, Level& out) {
     for (const Level l : {Level::debug, Level::info, Level::warning, Level::error}) {

@@ -16,7 +16,7 @@ struct TlsSpec {
 
 /// How a network provider authenticates. Secrets stay in files; only paths are kept here.
 struct AuthSpec {
-    std::string method;        ///< `basic` or `certificate`
+    std::string method; ///< `basic` or `certificate`
     std::string username;
     std::string password_file; ///< refused when readable by group or others
     std::string cert_file;     ///< client certificate (PEM), for `certificate`
@@ -31,7 +31,7 @@ struct ProviderSpec {
     std::string endpoint; ///< hyperv WS-Management URL
     AuthSpec auth;
     TlsSpec tls;
-    bool insecure_http = false;    ///< allow plain http:// endpoints
+    bool insecure_http = false; ///< allow plain http:// endpoints
     Seconds connect_timeout{10};
     Seconds read_timeout{60};
     std::string origin; ///< `FILE:LINE:COL` of the entry, for error messages

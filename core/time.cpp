@@ -79,7 +79,8 @@ Result<Seconds> parse_duration(std::string_view text) {
         if (pos >= text.size()) {
             return fail(ErrorCode::config, "duration '" + shown +
                                                "' has no unit; add one of s, m, h, d, w "
-                                               "(e.g. " + shown + "s)");
+                                               "(e.g. " +
+                                               shown + "s)");
         }
         const std::int64_t unit = unit_seconds(text[pos]);
         if (std::isspace(static_cast<unsigned char>(text[pos])) != 0) {
@@ -132,8 +133,8 @@ std::string format_duration(Seconds d) {
 
 Result<TimePoint> parse_rfc3339(std::string_view s) {
     const auto bad = [&](std::string_view why) {
-        return fail(ErrorCode::config, "invalid RFC 3339 time '" + std::string(s) + "': " +
-                                           std::string(why) +
+        return fail(ErrorCode::config, "invalid RFC 3339 time '" + std::string(s) +
+                                           "': " + std::string(why) +
                                            " (expected e.g. 2026-12-01T00:00:00Z)");
     };
     std::size_t pos = 0;

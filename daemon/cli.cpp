@@ -52,7 +52,9 @@ void add_now_option(CLI::App& cmd, CommonOptions& o) {
                    "evaluate as if the time were this RFC 3339 instant (default: the clock)");
 }
 
-void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
 
 /// Loads the policy file and checks every provider entry against the built-in registry.
 /// Warnings go to stderr; on failure the error text is printed and nullopt returned.
@@ -112,9 +114,9 @@ int cmd_policy_check(const std::string& file, const providers::ProviderRegistry&
         }
     }
     print(file + ": valid: " + std::to_string(c.providers.size()) + " providers, " +
-          std::to_string(c.policies.size()) + " policies, " +
-          std::to_string(c.exemptions.size()) + " exemptions (" + std::to_string(expired) +
-          " expired), " + std::to_string(loaded->warnings.size() + expired) + " warnings\n");
+          std::to_string(c.policies.size()) + " policies, " + std::to_string(c.exemptions.size()) +
+          " exemptions (" + std::to_string(expired) + " expired), " +
+          std::to_string(loaded->warnings.size() + expired) + " warnings\n");
     return kCompliant;
 }
 
@@ -195,8 +197,8 @@ std::string status_text(const boost::json::object& s) {
     for (const auto& p : s.at("providers").as_array()) {
         const auto& o = p.as_object();
         out += "  provider " + std::string(o.at("name").as_string()) + " (" +
-               std::string(o.at("type").as_string()) + "): " +
-               (o.at("up").as_bool() ? "up" : "DOWN");
+               std::string(o.at("type").as_string()) +
+               "): " + (o.at("up").as_bool() ? "up" : "DOWN");
         if (const auto* e = o.if_contains("error")) {
             out += ": " + std::string(e->as_string());
         }
@@ -214,7 +216,8 @@ std::string status_text(const boost::json::object& s) {
                std::to_string(l.at("violations").to_number<std::int64_t>()) + " violations, " +
                std::to_string(l.at("actions_done").to_number<std::int64_t>()) + " actions done\n";
     }
-    out += "  passes since start: " + std::to_string(s.at("passes").to_number<std::int64_t>()) + "\n";
+    out +=
+        "  passes since start: " + std::to_string(s.at("passes").to_number<std::int64_t>()) + "\n";
     return out;
 }
 
@@ -251,8 +254,9 @@ int cmd_status(const CommonOptions& o, std::string socket,
     }
     print(o.format == "json" ? *reply + "\n" : status_text(status));
     const auto& last = status.at("last_pass");
-    return last.is_null() ? kErrorExit
-                          : static_cast<int>(last.as_object().at("exit_code").to_number<std::int64_t>());
+    return last.is_null()
+               ? kErrorExit
+               : static_cast<int>(last.as_object().at("exit_code").to_number<std::int64_t>());
 }
 
 } // namespace
@@ -305,8 +309,9 @@ int run_cli(int argc, char** argv) {
         "daemon", "run continuously in the foreground (systemd Type=notify): periodic and "
                   "event-driven passes, control socket, metrics");
     add_config_option(*daemon, opts);
-    daemon->add_option("--log-format", log_format,
-                       "log line format on stderr (auto: journal under systemd, else text)")
+    daemon
+        ->add_option("--log-format", log_format,
+                     "log line format on stderr (auto: journal under systemd, else text)")
         ->check(CLI::IsMember({"auto", "text", "journal", "json"}))
         ->capture_default_str();
 

@@ -61,7 +61,8 @@ Result<std::string> control_request(const std::string& socket_path, const std::s
             if (errno == EPIPE || errno == ECONNRESET) {
                 break; // refused before reading: the daemon's reply says why
             }
-            return fail(ErrorCode::io, "cannot send to " + socket_path + ": " + std::strerror(errno));
+            return fail(ErrorCode::io,
+                        "cannot send to " + socket_path + ": " + std::strerror(errno));
         }
         sent += static_cast<std::size_t>(n);
     }

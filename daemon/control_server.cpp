@@ -91,16 +91,16 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     }
 
     void accept() {
-        acceptor.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                          Socket socket) {
-            if (self->closed || ec == asio::error::operation_aborted) {
-                return;
-            }
-            if (!ec) {
-                self->on_connection(std::move(socket));
-            }
-            self->accept();
-        });
+        acceptor.async_accept(
+            [self = shared_from_this()](boost::system::error_code ec, Socket socket) {
+                if (self->closed || ec == asio::error::operation_aborted) {
+                    return;
+                }
+                if (!ec) {
+                    self->on_connection(std::move(socket));
+                }
+                self->accept();
+            });
     }
 
     void on_connection(Socket socket);
@@ -112,17 +112,15 @@ namespace {
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(std::shared_ptr<ControlServer::Impl> server, Socket socket)
-        : server_(std::move(server)), socket_(std::move(socket)),
-          timer_(socket_.get_executor()), buffer_(kMaxLine) {
+        : server_(std::move(server)), socket_(std::move(socket)), timer_(socket_.get_executor()),
+          buffer_(kMaxLine) {
         ++server_->connections;
     }
     ~Connection() { --server_->connections; }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    void refuse(const std::string& why) {
-        write(error_reply(why), /*then_read=*/false);
-    }
+    void refuse(const std::string& why) { write(error_reply(why), /*then_read=*/false); }
 
     void read() {
         timer_.expires_after(kIdleTimeout);
@@ -150,9 +148,8 @@ public:
                 if (!line.empty() && line.back() == '\r') {
                     line.pop_back();
                 }
-                self->server_->handler(line, [self](std::string reply) {
-                    self->write(std::move(reply), true);
-                });
+                self->server_->handler(
+                    line, [self](std::string reply) { self->write(std::move(reply), true); });
             });
     }
 
@@ -160,8 +157,8 @@ private:
     void write(std::string reply, bool then_read) {
         auto data = std::make_shared<std::string>(std::move(reply) + "\n");
         asio::async_write(socket_, asio::buffer(*data),
-                          [self = shared_from_this(), data, then_read](
-                              boost::system::error_code ec, std::size_t /*n*/) {
+                          [self = shared_from_this(), data, then_read](boost::system::error_code ec,
+                                                                       std::size_t /*n*/) {
                               if (!ec && then_read) {
                                   self->read();
                               }
@@ -195,9 +192,9 @@ void ControlServer::Impl::on_connection(Socket socket) {
 }
 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& io,
-                                                             const std::string& path,
-                                                             const std::string& group,
-                                                             Handler handler) {
+                                                            const std::string& path,
+                                                            const std::string& group,
+                                                            Handler handler) {
     gid_t gid = 0;
     if (!group.empty()) {
         const struct group* gr = getgrnam(group.c_str());
@@ -240,13 +237,13 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& io
         impl->acceptor.listen(asio::socket_base::max_listen_connections, bind_ec);
     }
     if (bind_ec) {
-        return fail(ErrorCode::io, "cannot listen on control socket " + path + ": " +
-                                       bind_ec.message());
+        return fail(ErrorCode::io,
+                    "cannot listen on control socket " + path + ": " + bind_ec.message());
     }
     if (chmod(path.c_str(), 0660) != 0 || chown(path.c_str(), 0, gid) != 0) {
         if (geteuid() == 0) {
-            return fail(ErrorCode::io, "cannot set mode/owner of " + path + ": " +
-                                           std::strerror(errno));
+            return fail(ErrorCode::io,
+                        "cannot set mode/owner of " + path + ": " + std::strerror(errno));
         }
     }
     impl->accept();

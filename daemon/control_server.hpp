@@ -24,9 +24,10 @@ public:
 
     /// Binds `path` (creating its folder, replacing a stale socket, refusing one a live
     /// process still answers on), sets mode 0660 and group `group` (empty: root's group).
-    [[nodiscard]] static Result<std::unique_ptr<ControlServer>>
-    start(boost::asio::io_context& io, const std::string& path, const std::string& group,
-          Handler handler);
+    [[nodiscard]] static Result<std::unique_ptr<ControlServer>> start(boost::asio::io_context& io,
+                                                                      const std::string& path,
+                                                                      const std::string& group,
+                                                                      Handler handler);
 
     /// Stops accepting, closes open connections and removes the socket file.
     ~ControlServer();

@@ -54,9 +54,13 @@ std::string sha256_file(const std::string& path) {
     return out;
 }
 
-void notify(const std::string& state) { (void)sd_notify(0, state.c_str()); }
+void notify(const std::string& state) {
+    (void)sd_notify(0, state.c_str());
+}
 
-std::string_view scope_name(PassScope scope) { return scope == PassScope::full ? "full" : "deny"; }
+std::string_view scope_name(PassScope scope) {
+    return scope == PassScope::full ? "full" : "deny";
+}
 
 /// What the loop remembers of the last pass, for `status` and STATUS=.
 struct LastPass {
@@ -93,11 +97,11 @@ public:
         install(std::move(loaded));
         const auto& d = config_->config.daemon;
         auto self = shared_from_this();
-        auto control = ControlServer::start(
-            io_, d.control_socket, d.control_group,
-            [self](const std::string& line, ControlServer::Reply reply) {
-                self->on_request(line, std::move(reply));
-            });
+        auto control =
+            ControlServer::start(io_, d.control_socket, d.control_group,
+                                 [self](const std::string& line, ControlServer::Reply reply) {
+                                     self->on_request(line, std::move(reply));
+                                 });
         if (!control) {
             log::error(control.error().message);
             return 2;
@@ -282,8 +286,8 @@ private:
             if (r.outcome == Outcome::done) {
                 log::info(std::string(policies::to_string(r.action.kind)) + " " +
                           r.action.provider + "/" + r.action.vm +
-                          (r.action.checkpoint.empty() ? "" : " @ " + r.action.checkpoint) +
-                          ": " + r.action.reason);
+                          (r.action.checkpoint.empty() ? "" : " @ " + r.action.checkpoint) + ": " +
+                          r.action.reason);
             } else if (r.outcome == Outcome::failed || r.outcome == Outcome::not_verified) {
                 log::error(std::string(policies::to_string(r.action.kind)) + " " +
                            r.action.provider + "/" + r.action.vm + ": " + r.detail);
@@ -351,8 +355,8 @@ private:
         }
         return std::to_string(last_.vms) + " VMs, " + std::to_string(last_.checkpoints) +
                " checkpoints, " + std::to_string(last_.violations) + " violations, " +
-               std::to_string(last_.done) + " actions done in the last " + last_.scope +
-               " pass" + (down > 0 ? ", " + std::to_string(down) + " provider(s) down" : "");
+               std::to_string(last_.done) + " actions done in the last " + last_.scope + " pass" +
+               (down > 0 ? ", " + std::to_string(down) + " provider(s) down" : "");
     }
 
     // --- control requests --------------------------------------------------------------
@@ -367,8 +371,8 @@ private:
         o["pass_in_flight"] = in_flight_;
         json::array providers;
         for (const auto& h : health_) {
-            json::object p{{"name", h.name}, {"type", h.type}, {"up", h.up},
-                           {"failures", h.failures}};
+            json::object p{
+                {"name", h.name}, {"type", h.type}, {"up", h.up}, {"failures", h.failures}};
             if (!h.error.empty()) {
                 p["error"] = h.error;
             }
@@ -376,13 +380,17 @@ private:
         }
         o["providers"] = std::move(providers);
         if (last_.ran) {
-            o["last_pass"] = json::object{
-                {"time", format_rfc3339(last_.time)}, {"scope", last_.scope},
-                {"exit_code", last_.exit_code},       {"duration_seconds", last_.duration_seconds},
-                {"vms", last_.vms},                   {"checkpoints", last_.checkpoints},
-                {"violations", last_.violations},     {"exempt", last_.exempt},
-                {"actions_done", last_.done},         {"actions_failed", last_.failed},
-                {"actions_skipped", last_.skipped}};
+            o["last_pass"] = json::object{{"time", format_rfc3339(last_.time)},
+                                          {"scope", last_.scope},
+                                          {"exit_code", last_.exit_code},
+                                          {"duration_seconds", last_.duration_seconds},
+                                          {"vms", last_.vms},
+                                          {"checkpoints", last_.checkpoints},
+                                          {"violations", last_.violations},
+                                          {"exempt", last_.exempt},
+                                          {"actions_done", last_.done},
+                                          {"actions_failed", last_.failed},
+                                          {"actions_skipped", last_.skipped}};
         } else {
             o["last_pass"] = nullptr;
         }

@@ -1,3 +1,5 @@
 #include "daemon/cli.hpp"
 
-int main(int argc, char** argv) { return snapgov::daemon::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+    return snapgov::daemon::run_cli(argc, argv);
+}

@@ -83,7 +83,9 @@ void Metrics::record_pass(const PassResult& pass, std::string_view scope, double
                         {"outcome", std::string(to_string(r.outcome))}}] += 1;
     }
     const int code = pass.exit_code();
-    passes_total_[{{"result", code == 0 ? "compliant" : code == 1 ? "violations" : "error"},
+    passes_total_[{{"result", code == 0   ? "compliant"
+                              : code == 1 ? "violations"
+                                          : "error"},
                    {"scope", std::string(scope)}}] += 1;
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
         if (duration_seconds <= kBuckets[i]) {
@@ -99,14 +101,13 @@ std::string Metrics::render() const {
     std::string out;
     family(out, "snapgov_build_info", "gauge", "Build information.",
            std::map<Labels, double>{{{{"version", SNAPGOV_VERSION}}, 1}});
-    family(out, "snapgov_provider_up", "gauge",
-           "1 if the provider's last collection was complete.", provider_up_);
+    family(out, "snapgov_provider_up", "gauge", "1 if the provider's last collection was complete.",
+           provider_up_);
     family(out, "snapgov_checkpoints", "gauge", "Checkpoints seen by the last full pass.",
            checkpoints_);
     family(out, "snapgov_violations", "gauge",
            "Violations (not exempt) remaining after the last full pass.", violations_);
-    family(out, "snapgov_actions_total", "counter", "Actions by kind and outcome.",
-           actions_total_);
+    family(out, "snapgov_actions_total", "counter", "Actions by kind and outcome.", actions_total_);
     family(out, "snapgov_passes_total", "counter", "Reconcile passes by scope and result.",
            passes_total_);
     out += "# HELP snapgov_pass_duration_seconds Wall time of a reconcile pass.\n";

@@ -102,13 +102,12 @@ void MetricsServer::Impl::accept() {
     });
 }
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::start(asio::io_context& io,
-                                                             const std::string& listen,
-                                                             Render render) {
+Result<std::unique_ptr<MetricsServer>>
+MetricsServer::start(asio::io_context& io, const std::string& listen, Render render) {
     const auto colon = listen.rfind(':');
     if (colon == std::string::npos) {
-        return fail(ErrorCode::config, "metrics_listen '" + listen +
-                                           "' must be HOST:PORT, e.g. 127.0.0.1:9464");
+        return fail(ErrorCode::config,
+                    "metrics_listen '" + listen + "' must be HOST:PORT, e.g. 127.0.0.1:9464");
     }
     std::string host = listen.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') {

@@ -212,8 +212,8 @@ Inventory Reconciler::collect() {
         if (s.failures > 0 && start < s.retry_at) {
             const auto wait = std::chrono::ceil<Seconds>(s.retry_at - start);
             skipped[i] = Error{ErrorCode::provider, label + ": down, next retry in " +
-                                                        format_duration(wait) + " (last error: " +
-                                                        s.error + ")"};
+                                                        format_duration(wait) +
+                                                        " (last error: " + s.error + ")"};
             continue;
         }
         std::promise<Result<HostInventory>> promise;
@@ -256,10 +256,10 @@ Inventory Reconciler::collect() {
             result = tl::unexpected(*skipped[i]);
         } else if (jobs[i]->result.wait_until(jobs[i]->deadline) != std::future_status::ready) {
             const auto limit = s.spec.connect_timeout + s.spec.read_timeout;
-            result = fail(ErrorCode::provider,
-                          "provider " + s.spec.name + ": no answer within " +
-                              format_duration(limit) +
-                              " (connect_timeout + read_timeout); no action this pass");
+            result =
+                fail(ErrorCode::provider,
+                     "provider " + s.spec.name + ": no answer within " + format_duration(limit) +
+                         " (connect_timeout + read_timeout); no action this pass");
         } else {
             result = jobs[i]->result.get();
         }
@@ -272,8 +272,8 @@ Inventory Reconciler::collect() {
         }
         if (!skipped[i]) {
             ++s.failures;
-            const auto backoff =
-                std::min<Seconds>(max_backoff_, Seconds{std::int64_t{1} << std::min(s.failures - 1, 20u)});
+            const auto backoff = std::min<Seconds>(
+                max_backoff_, Seconds{std::int64_t{1} << std::min(s.failures - 1, 20u)});
             s.retry_at = Clock::now() + backoff;
         }
         s.up = false;
@@ -335,8 +335,10 @@ policies::DumpFacts Reconciler::gather_dump_facts(const Inventory& inventory) co
         if (fs::exists(fs::symlink_status(p, ec))) {
             existing.push_back(p);
         } else {
-            facts.warnings.push_back("scan path " + p + " does not exist (memory_dumps.scan_paths "
-                                     "in " + config_.path + ")");
+            facts.warnings.push_back("scan path " + p +
+                                     " does not exist (memory_dumps.scan_paths "
+                                     "in " +
+                                     config_.path + ")");
         }
     }
     facts.scanned = true;
@@ -350,8 +352,7 @@ policies::DumpFacts Reconciler::gather_dump_facts(const Inventory& inventory) co
         facts.warnings.push_back(scanned.error().message);
         return facts;
     }
-    facts.warnings.insert(facts.warnings.end(), scanned->warnings.begin(),
-                          scanned->warnings.end());
+    facts.warnings.insert(facts.warnings.end(), scanned->warnings.begin(), scanned->warnings.end());
     const auto file_now = fs::file_time_type::clock::now();
     for (const auto& d : scanned->orphans) {
         const fs::path p(d.path);
@@ -418,9 +419,8 @@ PassResult Reconciler::enforce(TimePoint now, const PassOptions& options) {
         pass.plan.notes.insert(pass.plan.notes.end(), notes.begin(), notes.end());
         pass.provider_errors.insert(pass.provider_errors.end(), errors.begin(), errors.end());
     }
-    const bool all_complete =
-        std::all_of(pass.inventory.hosts.begin(), pass.inventory.hosts.end(),
-                    [](const HostInventory& h) { return h.complete; });
+    const bool all_complete = std::all_of(pass.inventory.hosts.begin(), pass.inventory.hosts.end(),
+                                          [](const HostInventory& h) { return h.complete; });
     const std::size_t cap = config_.safety.max_actions_per_run;
     std::size_t attempted = 0;
     for (const auto& action : pass.plan.actions) {
@@ -442,8 +442,9 @@ PassResult Reconciler::enforce(TimePoint now, const PassOptions& options) {
             r.detail = "shutting down: no new action started";
         } else if (attempted >= cap) {
             r.outcome = Outcome::skipped;
-            r.detail = "blast-radius cap reached (safety.max_actions_per_run = " +
-                       std::to_string(cap) + ")";
+            r.detail =
+                "blast-radius cap reached (safety.max_actions_per_run = " + std::to_string(cap) +
+                ")";
         } else if (options.dry_run) {
             ++attempted;
             r.outcome = Outcome::dry_run;
@@ -454,8 +455,9 @@ PassResult Reconciler::enforce(TimePoint now, const PassOptions& options) {
         }
         pass.results.push_back(std::move(r));
     }
-    const bool acted = std::any_of(pass.results.begin(), pass.results.end(),
-                                   [](const ActionResult& r) { return r.outcome == Outcome::done; });
+    const bool acted =
+        std::any_of(pass.results.begin(), pass.results.end(),
+                    [](const ActionResult& r) { return r.outcome == Outcome::done; });
     if (acted) {
         verify(pass, options.scope);
     }
@@ -488,13 +490,15 @@ ActionResult Reconciler::execute(const PlannedAction& action, const Inventory& i
     Result<void> outcome;
     switch (action.kind) {
     case ActionKind::delete_checkpoint:
-        outcome = cp != nullptr ? provider->delete_checkpoint(*vm, *cp)
-                                : Result<void>(fail(ErrorCode::internal, "checkpoint not in inventory"));
+        outcome = cp != nullptr
+                      ? provider->delete_checkpoint(*vm, *cp)
+                      : Result<void>(fail(ErrorCode::internal, "checkpoint not in inventory"));
         break;
     case ActionKind::disable_checkpoints: outcome = provider->disable_checkpoints(*vm); break;
     case ActionKind::clear_memory_state:
-        outcome = cp != nullptr ? provider->clear_memory_state(*vm, *cp)
-                                : Result<void>(fail(ErrorCode::internal, "checkpoint not in inventory"));
+        outcome = cp != nullptr
+                      ? provider->clear_memory_state(*vm, *cp)
+                      : Result<void>(fail(ErrorCode::internal, "checkpoint not in inventory"));
         break;
     case ActionKind::encrypt_memory:
     case ActionKind::wipe_memory:
@@ -535,8 +539,8 @@ Result<std::string> Reconciler::execute_dump_action(const PlannedAction& action,
                                   : "checkpoint '" + action.checkpoint + "' of VM '" + action.vm +
                                         "' (provider " + action.provider + ")";
     auto in_context = [&](const Error& e) {
-        return tl::unexpected(e.with_context(std::string(policies::to_string(action.kind)) +
-                                             " on " + where));
+        return tl::unexpected(
+            e.with_context(std::string(policies::to_string(action.kind)) + " on " + where));
     };
     auto encrypt = [&](const std::string& file) -> Result<std::string> {
         if (auto ok = expect_plain_dump(file); !ok) {
@@ -593,7 +597,8 @@ Result<std::string> Reconciler::execute_dump_action(const PlannedAction& action,
             }
             append(*done);
             append("before reverting to this checkpoint run: snapgov dump decrypt -i "
-                   "IDENTITY_FILE " + file + ".age -o " + file);
+                   "IDENTITY_FILE " +
+                   file + ".age -o " + file);
         }
         return detail;
     case ActionKind::wipe_memory:
@@ -641,14 +646,15 @@ void Reconciler::verify(PassResult& pass, PassScope scope) {
             continue;
         }
         if (is_orphan_kind(r.action.kind)) {
-            const bool seen = !present(r.action.path) &&
-                              (r.action.kind == ActionKind::wipe_orphan ||
-                               present(r.action.path + ".age"));
+            const bool seen =
+                !present(r.action.path) &&
+                (r.action.kind == ActionKind::wipe_orphan || present(r.action.path + ".age"));
             if (seen) {
                 r.detail += "; verified on disk";
             } else {
                 r.outcome = Outcome::not_verified;
-                r.detail += "; but on disk " + r.action.path + " is still there or its .age is "
+                r.detail += "; but on disk " + r.action.path +
+                            " is still there or its .age is "
                             "missing";
             }
             continue;
@@ -684,8 +690,8 @@ void Reconciler::verify(PassResult& pass, PassScope scope) {
             const Checkpoint* cp =
                 vm == nullptr ? nullptr : find_checkpoint(*vm, r.action.checkpoint_id);
             seen = old_cp != nullptr;
-            for (const auto& f : old_cp != nullptr ? old_cp->memory_files
-                                                   : std::vector<std::string>{}) {
+            for (const auto& f :
+                 old_cp != nullptr ? old_cp->memory_files : std::vector<std::string>{}) {
                 seen = seen && !present(f) &&
                        (r.action.kind == ActionKind::wipe_memory ? !present(f + ".age")
                                                                  : present(f + ".age"));
@@ -706,8 +712,9 @@ void Reconciler::verify(PassResult& pass, PassScope scope) {
         } else {
             r.outcome = Outcome::not_verified;
             r.detail = "the provider accepted the action but the effect is not visible";
-            log::error("provider " + r.action.provider + ": " + std::string(policies::to_string(r.action.kind)) +
-                       " on " + r.action.vm + " " + r.action.checkpoint + ": " + r.detail);
+            log::error("provider " + r.action.provider + ": " +
+                       std::string(policies::to_string(r.action.kind)) + " on " + r.action.vm +
+                       " " + r.action.checkpoint + ": " + r.detail);
         }
     }
     const policies::DumpFacts facts =

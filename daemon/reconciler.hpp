@@ -39,8 +39,8 @@ struct ActionResult {
 /// Everything one pass saw and did.
 struct PassResult {
     TimePoint now{};
-    Inventory inventory;  ///< as collected before acting
-    policies::Plan plan;  ///< evaluated on `inventory`
+    Inventory inventory; ///< as collected before acting
+    policies::Plan plan; ///< evaluated on `inventory`
     /// Memory files and orphan dumps seen on disk before acting (input of `plan`).
     policies::DumpFacts dumps;
     std::vector<ActionResult> results; ///< one per planned action (enforce only)
@@ -76,8 +76,8 @@ struct ProviderHealth {
     std::string name;
     std::string type;
     bool up = false;
-    std::string error;          ///< last error, empty when up
-    unsigned failures = 0;      ///< consecutive failed collections
+    std::string error;     ///< last error, empty when up
+    unsigned failures = 0; ///< consecutive failed collections
 };
 
 /// Owns one provider instance per configured provider and runs passes over them. Providers

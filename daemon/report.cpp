@@ -137,8 +137,8 @@ std::string findings_text(const Plan& plan) {
         if (f.exempt) {
             detail = "EXEMPT: " + f.exemption + "; " + detail;
         }
-        t.add({std::string(to_string(f.mode)), f.policy, where(f.provider, f.vm, f.checkpoint, f.path),
-               f.rule, detail});
+        t.add({std::string(to_string(f.mode)), f.policy,
+               where(f.provider, f.vm, f.checkpoint, f.path), f.rule, detail});
     }
     return t.render("  ");
 }
@@ -185,7 +185,9 @@ std::string hosts_line(const Inventory& inventory) {
 
 } // namespace
 
-std::string to_json_text(const json::value& value) { return json::serialize(value) + "\n"; }
+std::string to_json_text(const json::value& value) {
+    return json::serialize(value) + "\n";
+}
 
 // --- inventory -------------------------------------------------------------------------
 
@@ -229,8 +231,8 @@ json::value inventory_json(const Inventory& inventory, TimePoint now) {
                 c["memory"] = std::move(mem);
                 json::array disks;
                 for (const auto& d : cp.disks) {
-                    disks.push_back(json::object{{"target", d.target}, {"kind", d.kind},
-                                                 {"file", d.file}});
+                    disks.push_back(
+                        json::object{{"target", d.target}, {"kind", d.kind}, {"file", d.file}});
                 }
                 c["disks"] = std::move(disks);
                 cps.push_back(std::move(c));
@@ -244,8 +246,8 @@ json::value inventory_json(const Inventory& inventory, TimePoint now) {
     json::object root;
     root["now"] = format_rfc3339(now);
     root["providers"] = std::move(providers);
-    root["summary"] = json::object{{"vms", inventory.vm_count()},
-                                   {"checkpoints", inventory.checkpoint_count()}};
+    root["summary"] =
+        json::object{{"vms", inventory.vm_count()}, {"checkpoints", inventory.checkpoint_count()}};
     return root;
 }
 
@@ -322,8 +324,8 @@ std::string plan_text(const PassResult& pass, const policies::Config& config) {
     out += "\nFindings (" + plural(plan.violations(), "violation", "violations") + ", " +
            std::to_string(plan.exempt()) + " exempt):\n";
     out += findings_text(plan);
-    out += "\nActions enforce would take (" + std::to_string(plan.actions.size()) +
-           "; at most " + std::to_string(config.safety.max_actions_per_run) + " per run):\n";
+    out += "\nActions enforce would take (" + std::to_string(plan.actions.size()) + "; at most " +
+           std::to_string(config.safety.max_actions_per_run) + " per run):\n";
     if (plan.actions.empty()) {
         out += "  none\n";
     } else {
@@ -386,8 +388,8 @@ json::value enforce_json(const PassResult& pass, bool dry_run) {
 }
 
 std::string enforce_text(const PassResult& pass, const policies::Config& config, bool dry_run) {
-    std::string out = "snapgov enforce --once" + std::string(dry_run ? " --dry-run" : "") +
-                      " at " + format_rfc3339(pass.now) + " (" + config.path + ")\n";
+    std::string out = "snapgov enforce --once" + std::string(dry_run ? " --dry-run" : "") + " at " +
+                      format_rfc3339(pass.now) + " (" + config.path + ")\n";
     out += hosts_line(pass.inventory);
     out += "\nActions (" + std::to_string(pass.results.size()) + " planned, at most " +
            std::to_string(config.safety.max_actions_per_run) + " per run):\n";
@@ -400,8 +402,7 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
             ++counts[r.outcome];
             t.add({std::string(to_string(r.outcome)), std::string(to_string(r.action.kind)),
                    where(r.action.provider, r.action.vm, r.action.checkpoint, r.action.path),
-                   r.action.reason,
-                   r.detail});
+                   r.action.reason, r.detail});
         }
         out += t.render("  ");
     }

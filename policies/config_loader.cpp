@@ -41,22 +41,25 @@ public:
             return finish();
         }
         if (!root.IsDefined() || root.IsNull()) {
-            add(Severity::error, YAML::Mark(), "the file is empty; expected a map with "
-                                               "'providers:' and 'policies:'");
+            add(Severity::error, YAML::Mark(),
+                "the file is empty; expected a map with "
+                "'providers:' and 'policies:'");
             return finish();
         }
         if (!expect_map(root, "the top level")) {
             return finish();
         }
         config_.path = file_;
-        check_keys(root, {"providers", "policies", "exemptions", "memory_dumps", "safety",
-                          "evidence", "state_dir", "daemon"},
+        check_keys(root,
+                   {"providers", "policies", "exemptions", "memory_dumps", "safety", "evidence",
+                    "state_dir", "daemon"},
                    "top level");
         if (auto f = field(root, "providers")) {
             read_providers(f->value);
         } else {
-            add(Severity::error, root.Mark(), "missing 'providers:'; add at least one, e.g. "
-                                              "{name: lab, type: libvirt, uri: qemu:///system}");
+            add(Severity::error, root.Mark(),
+                "missing 'providers:'; add at least one, e.g. "
+                "{name: lab, type: libvirt, uri: qemu:///system}");
         }
         if (auto f = field(root, "policies")) {
             read_policies(f->value);
@@ -92,8 +95,9 @@ private:
     // the policy file, so a config can ship beside its test-driver host file.
     std::string expand(std::string value) const {
         static constexpr std::string_view kVar = "${CONFIG_DIR}";
-        const std::string dir =
-            std::filesystem::absolute(std::filesystem::path(file_)).lexically_normal().parent_path();
+        const std::string dir = std::filesystem::absolute(std::filesystem::path(file_))
+                                    .lexically_normal()
+                                    .parent_path();
         for (auto pos = value.find(kVar); pos != std::string::npos; pos = value.find(kVar, pos)) {
             value.replace(pos, kVar.size(), dir);
             pos += dir.size();
@@ -137,8 +141,9 @@ private:
     }
 
     Result<LoadedConfig> finish() {
-        const bool failed = std::any_of(diagnostics_.begin(), diagnostics_.end(),
-                                        [](const auto& d) { return d.severity == Severity::error; });
+        const bool failed =
+            std::any_of(diagnostics_.begin(), diagnostics_.end(),
+                        [](const auto& d) { return d.severity == Severity::error; });
         if (failed) {
             std::string message;
             for (const auto& d : diagnostics_) {
@@ -217,8 +222,8 @@ private:
                     list += list.empty() ? std::string(k) : ", " + std::string(k);
                 }
                 add(Severity::warning, it->first.Mark(),
-                    "unknown key '" + key + "' in " + std::string(where) + " is ignored (known: " +
-                        list + ")");
+                    "unknown key '" + key + "' in " + std::string(where) +
+                        " is ignored (known: " + list + ")");
             }
         }
     }
@@ -337,8 +342,9 @@ private:
             if (!expect_map(item, "each provider")) {
                 continue;
             }
-            check_keys(item, {"name", "type", "uri", "endpoint", "auth", "tls", "insecure_http",
-                              "connect_timeout", "read_timeout"},
+            check_keys(item,
+                       {"name", "type", "uri", "endpoint", "auth", "tls", "insecure_http",
+                        "connect_timeout", "read_timeout"},
                        "a provider");
             ProviderSpec spec;
             spec.origin = origin(item.Mark());
@@ -440,9 +446,10 @@ private:
             if (!expect_map(item, "each policy")) {
                 continue;
             }
-            check_keys(item, {"name", "mode", "match", "checkpoints", "max_age", "max_count",
-                              "memory_state"},
-                       "a policy");
+            check_keys(
+                item,
+                {"name", "mode", "match", "checkpoints", "max_age", "max_count", "memory_state"},
+                "a policy");
             Policy policy;
             policy.origin = origin(item.Mark());
             auto name = required_string(item, "name", "a policy", "no-checkpoints-in-production");
@@ -456,16 +463,17 @@ private:
                                   .value_or(Mode::audit);
             } else {
                 add(Severity::warning, item.Mark(),
-                    "policy '" + policy.name + "' has no 'mode'; it runs in audit mode (report "
-                                               "only). Say 'mode: audit' or 'mode: enforce'");
+                    "policy '" + policy.name +
+                        "' has no 'mode'; it runs in audit mode (report "
+                        "only). Say 'mode: audit' or 'mode: enforce'");
             }
             if (auto f = field(item, "match")) {
                 read_match(f->value, policy.match);
             }
             if (auto f = field(item, "checkpoints")) {
-                policy.deny = enum_value<bool>(f->value, "'checkpoints'",
-                                               {{"allow", false}, {"deny", true}})
-                                  .value_or(false);
+                policy.deny =
+                    enum_value<bool>(f->value, "'checkpoints'", {{"allow", false}, {"deny", true}})
+                        .value_or(false);
             }
             if (auto f = field(item, "max_age")) {
                 policy.max_age = duration_value(f->value, "'max_age'");
@@ -474,12 +482,11 @@ private:
                 policy.max_count = count_value(f->value, "'max_count'");
             }
             if (auto f = field(item, "memory_state")) {
-                policy.memory_state =
-                    enum_value<MemoryState>(f->value, "'memory_state'",
-                                            {{"keep", MemoryState::keep},
-                                             {"encrypt", MemoryState::encrypt},
-                                             {"wipe", MemoryState::wipe}})
-                        .value_or(MemoryState::keep);
+                policy.memory_state = enum_value<MemoryState>(f->value, "'memory_state'",
+                                                              {{"keep", MemoryState::keep},
+                                                               {"encrypt", MemoryState::encrypt},
+                                                               {"wipe", MemoryState::wipe}})
+                                          .value_or(MemoryState::keep);
                 if (policy.memory_state == MemoryState::encrypt) {
                     encrypt_marks_.push_back(f->value.Mark());
                 }
@@ -487,9 +494,10 @@ private:
             if (!policy.deny && !policy.max_age && !policy.max_count &&
                 policy.memory_state == MemoryState::keep) {
                 add(Severity::warning, item.Mark(),
-                    "policy '" + policy.name + "' has no rule (checkpoints: deny, max_age, "
-                                               "max_count or memory_state); it matches but "
-                                               "never finds anything");
+                    "policy '" + policy.name +
+                        "' has no rule (checkpoints: deny, max_age, "
+                        "max_count or memory_state); it matches but "
+                        "never finds anything");
             }
             const bool duplicate =
                 std::any_of(config_.policies.begin(), config_.policies.end(),
@@ -514,7 +522,8 @@ private:
             check_keys(item, {"policy", "vm", "checkpoint", "reason", "expires"}, "an exemption");
             Exemption e;
             e.origin = origin(item.Mark());
-            auto policy = required_string(item, "policy", "an exemption", "no-checkpoints-in-production");
+            auto policy =
+                required_string(item, "policy", "an exemption", "no-checkpoints-in-production");
             auto vm = required_string(item, "vm", "an exemption", "prod-db-01");
             auto reason = required_string(item, "reason", "an exemption",
                                           "CHG-1234 kernel patch (a justification is required)");
@@ -553,8 +562,9 @@ private:
                 if (r.rfind("age1", 0) != 0) {
                     const auto& at = f->value.IsSequence() ? f->value[i] : f->value;
                     add(Severity::error, at.Mark(),
-                        "recipient '" + r + "' is not an age X25519 public key (age1...); "
-                                            "make one with age-keygen and paste its public key");
+                        "recipient '" + r +
+                            "' is not an age X25519 public key (age1...); "
+                            "make one with age-keygen and paste its public key");
                 }
                 ++i;
             }
@@ -594,7 +604,8 @@ private:
         }
         check_keys(node, {"path", "signing_key"}, "'evidence'");
         if (auto f = field(node, "path")) {
-            config_.evidence.path = string_value(f->value, "'path'").value_or(config_.evidence.path);
+            config_.evidence.path =
+                string_value(f->value, "'path'").value_or(config_.evidence.path);
         }
         if (auto f = field(node, "signing_key")) {
             config_.evidence.signing_key = string_value(f->value, "'signing_key'").value_or("");
@@ -605,9 +616,10 @@ private:
         if (!expect_map(node, "'daemon'")) {
             return;
         }
-        check_keys(node, {"interval", "deny_interval", "control_socket", "control_group",
-                          "metrics_listen"},
-                   "'daemon'");
+        check_keys(
+            node,
+            {"interval", "deny_interval", "control_socket", "control_group", "metrics_listen"},
+            "'daemon'");
         auto& d = config_.daemon;
         if (auto f = field(node, "interval")) {
             d.interval = duration_value(f->value, "'interval'").value_or(d.interval);
@@ -622,13 +634,16 @@ private:
             }
         }
         if (auto f = field(node, "control_socket")) {
-            d.control_socket = string_value(f->value, "'control_socket'").value_or(d.control_socket);
+            d.control_socket =
+                string_value(f->value, "'control_socket'").value_or(d.control_socket);
         }
         if (auto f = field(node, "control_group")) {
-            d.control_group = f->value.IsNull() ? "" : string_value(f->value, "'control_group'").value_or("");
+            d.control_group =
+                f->value.IsNull() ? "" : string_value(f->value, "'control_group'").value_or("");
         }
         if (auto f = field(node, "metrics_listen")) {
-            d.metrics_listen = f->value.IsNull() ? "" : string_value(f->value, "'metrics_listen'").value_or("");
+            d.metrics_listen =
+                f->value.IsNull() ? "" : string_value(f->value, "'metrics_listen'").value_or("");
         }
     }
 
@@ -651,8 +666,9 @@ private:
                                                [&](const auto& p) { return p.name == n.Scalar(); });
                 if (!known) {
                     add(Severity::error, n.Mark(),
-                        "match names provider '" + n.Scalar() + "', which is not defined under "
-                                                                "'providers:'");
+                        "match names provider '" + n.Scalar() +
+                            "', which is not defined under "
+                            "'providers:'");
                 }
             };
             if (node.IsSequence()) {
@@ -668,8 +684,9 @@ private:
                                            [&](const auto& p) { return p.name == node.Scalar(); });
             if (!known) {
                 add(Severity::error, node.Mark(),
-                    "exemption names policy '" + node.Scalar() + "', which is not defined under "
-                                                                 "'policies:'");
+                    "exemption names policy '" + node.Scalar() +
+                        "', which is not defined under "
+                        "'policies:'");
             }
         }
     }

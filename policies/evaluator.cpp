@@ -58,7 +58,9 @@ std::string restore_hint(const std::vector<std::string>& files) {
 // Key that orders actions: class, then position in the inventory, deeper checkpoints first.
 using SortKey = std::tuple<int, std::size_t, std::size_t, int, std::string>;
 
-std::string ago(Seconds age) { return format_duration(age) + " ago"; }
+std::string ago(Seconds age) {
+    return format_duration(age) + " ago";
+}
 
 // Reads `ttl=<duration>` from a description: the token starts the text or follows
 // whitespace, and ends at whitespace, ',' or ';'.
@@ -134,8 +136,9 @@ public:
     void plan_actions() {
         if (disable_policy_ != nullptr) {
             add_action(0, ActionKind::disable_checkpoints, nullptr, *disable_policy_,
-                       "policy " + disable_policy_->name + ": checkpoints denied; turn off the "
-                                                           "VM's checkpoint setting");
+                       "policy " + disable_policy_->name +
+                           ": checkpoints denied; turn off the "
+                           "VM's checkpoint setting");
         }
         for (const auto& cp : vm_.checkpoints) {
             const auto it = verdicts_.find(cp.id);
@@ -174,8 +177,11 @@ public:
                 add_action(3, ActionKind::clear_memory_state, &cp, *v.memory_policy, why);
             } else if (cp.memory == MemoryKind::external) {
                 note(!caps.local_memory_files
-                         ? "cannot " + std::string(to_string(v.memory)) + " the memory dump of "
-                               "checkpoint '" + cp.name + "': its files are on a remote host "
+                         ? "cannot " + std::string(to_string(v.memory)) +
+                               " the memory dump of "
+                               "checkpoint '" +
+                               cp.name +
+                               "': its files are on a remote host "
                                "(run snapgov on that host)"
                          : "cannot wipe the memory dump of checkpoint '" + cp.name +
                                "': the provider cannot redefine it disk-only, and wiping the "
@@ -195,8 +201,8 @@ private:
             if (ttl) {
                 ttl_[cp.id] = *ttl;
             } else {
-                note("ignoring 'ttl=" + *token + "' in the description of checkpoint '" +
-                     cp.name + "': " + ttl.error().message);
+                note("ignoring 'ttl=" + *token + "' in the description of checkpoint '" + cp.name +
+                     "': " + ttl.error().message);
             }
         }
     }
@@ -285,8 +291,8 @@ private:
         }
         for (const auto& cp : vm_.checkpoints) {
             const std::string detail = "checkpoints are denied on this VM; created " +
-                                       format_rfc3339(cp.created) + " (" +
-                                       ago(now_ - cp.created) + ")";
+                                       format_rfc3339(cp.created) + " (" + ago(now_ - cp.created) +
+                                       ")";
             if (report(policy, &cp, rule::kDenied, detail)) {
                 want_delete(cp, Cause::deny, policy, "checkpoints denied");
             }
@@ -372,9 +378,9 @@ private:
                              (wipe ? "wiped" : "encrypted");
                 }
             } else if (host_.capabilities.clear_memory_state) {
-                detail = "the checkpoint holds the VM's memory; the policy wants it " +
-                         std::string(policy.memory_state == MemoryState::wipe ? "wiped"
-                                                                              : "encrypted");
+                detail =
+                    "the checkpoint holds the VM's memory; the policy wants it " +
+                    std::string(policy.memory_state == MemoryState::wipe ? "wiped" : "encrypted");
             } else {
                 detail = "memory is stored inside the disk image (internal snapshot) and cannot "
                          "be encrypted or wiped on its own; delete the checkpoint (a retention "
@@ -436,13 +442,13 @@ void memory_notes(const HostInventory& host, const DumpFacts& dumps, Plan& plan)
                 continue;
             }
             const DumpFileState st = memory_state_of(cp, dumps);
-            const std::string where = host.provider + "/" + vm.name + ": checkpoint '" +
-                                      cp.name + "'";
+            const std::string where =
+                host.provider + "/" + vm.name + ": checkpoint '" + cp.name + "'";
             if (st == DumpFileState::encrypted) {
-                plan.notes.push_back(where + ": its memory dump is encrypted (" +
-                                     file_list(cp.memory_files, ".age") +
-                                     "); before reverting to it run: " +
-                                     restore_hint(cp.memory_files));
+                plan.notes.push_back(
+                    where + ": its memory dump is encrypted (" +
+                    file_list(cp.memory_files, ".age") +
+                    "); before reverting to it run: " + restore_hint(cp.memory_files));
             } else if (st == DumpFileState::missing) {
                 plan.notes.push_back(where + " references memory file " +
                                      file_list(cp.memory_files) +
@@ -469,12 +475,12 @@ void plan_orphans(const Inventory& inventory, const DumpFacts& dumps, Plan& plan
     }
     const bool act = dumps.orphan_action != OrphanAction::report;
     if (act && !incomplete.empty() && !dumps.orphans.empty()) {
-        plan.notes.push_back("orphan dumps are not " +
-                             std::string(dumps.orphan_action == OrphanAction::wipe ? "wiped"
-                                                                                   : "encrypted") +
-                             " this pass: provider(s) " + incomplete +
-                             " were not collected completely, and a dump their checkpoints "
-                             "reference would look orphaned");
+        plan.notes.push_back(
+            "orphan dumps are not " +
+            std::string(dumps.orphan_action == OrphanAction::wipe ? "wiped" : "encrypted") +
+            " this pass: provider(s) " + incomplete +
+            " were not collected completely, and a dump their checkpoints "
+            "reference would look orphaned");
     }
     for (std::size_t i = 0; i < dumps.orphans.size(); ++i) {
         const OrphanDump& o = dumps.orphans[i];

@@ -6,11 +6,13 @@
 namespace snapgov::policies {
 
 std::size_t Plan::violations() const {
-    return static_cast<std::size_t>(
-        std::count_if(findings.begin(), findings.end(), [](const Finding& f) { return !f.exempt; }));
+    return static_cast<std::size_t>(std::count_if(findings.begin(), findings.end(),
+                                                  [](const Finding& f) { return !f.exempt; }));
 }
 
-std::size_t Plan::exempt() const { return findings.size() - violations(); }
+std::size_t Plan::exempt() const {
+    return findings.size() - violations();
+}
 
 DumpFileState file_state(const DumpFacts& facts, const std::string& path) {
     const auto it = facts.files.find(path);

@@ -22,9 +22,8 @@ std::string_view to_string(MemoryState state) noexcept {
 
 bool matches(const Match& match, std::string_view provider, std::string_view vm_name,
              const std::map<std::string, std::string>& labels) {
-    if (!match.providers.empty() &&
-        std::find(match.providers.begin(), match.providers.end(), provider) ==
-            match.providers.end()) {
+    if (!match.providers.empty() && std::find(match.providers.begin(), match.providers.end(),
+                                              provider) == match.providers.end()) {
         return false;
     }
     if (!match.names.empty()) {

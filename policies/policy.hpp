@@ -30,11 +30,11 @@ struct Policy {
     std::string name;
     Mode mode = Mode::audit;
     Match match;
-    bool deny = false;                ///< `checkpoints: deny`
-    std::optional<Seconds> max_age;   ///< violated when age > max_age
+    bool deny = false;                    ///< `checkpoints: deny`
+    std::optional<Seconds> max_age;       ///< violated when age > max_age
     std::optional<std::size_t> max_count; ///< the newest max_count are kept
     MemoryState memory_state = MemoryState::keep;
-    std::string origin;               ///< `FILE:LINE:COL` of the entry
+    std::string origin; ///< `FILE:LINE:COL` of the entry
 };
 
 /// A justified, expiring exception to one policy for one VM (or one of its checkpoints).

@@ -6,7 +6,9 @@
 namespace snapgov::providers {
 namespace {
 
-std::string object_name(const Vm& vm) { return "VM '" + vm.name + "'"; }
+std::string object_name(const Vm& vm) {
+    return "VM '" + vm.name + "'";
+}
 
 std::string object_name(const Vm& vm, const Checkpoint& checkpoint) {
     return "checkpoint '" + checkpoint.name + "' of VM '" + vm.name + "'";
@@ -63,8 +65,8 @@ Result<void> Provider::disable_checkpoints(const Vm& vm) {
 }
 
 Result<void> Provider::clear_memory_state(const Vm& vm, const Checkpoint& checkpoint) {
-    const auto context = "provider " + name_ + ": clear memory state of " +
-                         object_name(vm, checkpoint);
+    const auto context =
+        "provider " + name_ + ": clear memory state of " + object_name(vm, checkpoint);
     if (!capabilities().clear_memory_state) {
         return fail(ErrorCode::unsupported, context + ": not supported by this provider");
     }

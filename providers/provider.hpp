@@ -95,7 +95,8 @@ public:
     /// `spec.origin` and the fix.
     [[nodiscard]] virtual Result<void> validate(const ProviderSpec& spec) const = 0;
     /// Validates, then connects. The provider owns its connection.
-    [[nodiscard]] virtual Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const = 0;
+    [[nodiscard]] virtual Result<std::unique_ptr<Provider>>
+    create(const ProviderSpec& spec) const = 0;
 };
 
 } // namespace snapgov::providers

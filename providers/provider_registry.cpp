@@ -41,13 +41,11 @@ Result<const ProviderFactory*> ProviderRegistry::factory_for(const ProviderSpec&
 }
 
 Result<void> ProviderRegistry::validate(const ProviderSpec& spec) const {
-    return factory_for(spec).and_then(
-        [&](const ProviderFactory* f) { return f->validate(spec); });
+    return factory_for(spec).and_then([&](const ProviderFactory* f) { return f->validate(spec); });
 }
 
 Result<std::unique_ptr<Provider>> ProviderRegistry::create(const ProviderSpec& spec) const {
-    return factory_for(spec).and_then(
-        [&](const ProviderFactory* f) { return f->create(spec); });
+    return factory_for(spec).and_then([&](const ProviderFactory* f) { return f->create(spec); });
 }
 
 } // namespace snapgov::providers

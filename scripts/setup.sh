@@ -12,7 +12,7 @@ build_pkgs=(
   libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test servers.
-test_pkgs=(libvirt-clients age python3 openssl)
+test_pkgs=(libvirt-clients age python3 openssl clang-format)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")

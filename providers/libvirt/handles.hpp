@@ -30,8 +30,7 @@ using CString = std::unique_ptr<char, CFreer>;
 
 /// Takes ownership of an array of handles that libvirt allocated (`virConnectListAllDomains`,
 /// `virDomainListAllSnapshots`): wraps each element, then frees the array itself.
-template <class Handle, class Raw>
-std::vector<Handle> adopt_array(Raw* array, int count) {
+template <class Handle, class Raw> std::vector<Handle> adopt_array(Raw* array, int count) {
     std::vector<Handle> out;
     if (array == nullptr) {
         return out;

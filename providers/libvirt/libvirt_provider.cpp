@@ -25,9 +25,8 @@ namespace {
 // errors itself, with context, so the default handler is silenced once per process.
 void silence_default_error_handler() {
     static std::once_flag once;
-    std::call_once(once, [] {
-        virSetErrorFunc(nullptr, [](void* /*data*/, virErrorPtr /*error*/) {});
-    });
+    std::call_once(once,
+                   [] { virSetErrorFunc(nullptr, [](void* /*data*/, virErrorPtr /*error*/) {}); });
 }
 
 // libvirt needs an event loop for keepalive and domain events. Registered before the first
@@ -47,8 +46,8 @@ void ensure_event_loop() {
     });
 }
 
-void on_lifecycle_event(virConnectPtr /*conn*/, virDomainPtr domain, int /*event*/,
-                        int /*detail*/, void* opaque) {
+void on_lifecycle_event(virConnectPtr /*conn*/, virDomainPtr domain, int /*event*/, int /*detail*/,
+                        void* opaque) {
     const auto* sink = static_cast<const Provider::EventSink*>(opaque);
     if (const char* name = virDomainGetName(domain); name != nullptr && *sink) {
         (*sink)(name);
@@ -89,7 +88,9 @@ bool vanished(int code) {
 
 constexpr std::string_view kJournalPrefix = "libvirt-redefine-";
 
-std::string errno_message() { return std::strerror(errno); }
+std::string errno_message() {
+    return std::strerror(errno);
+}
 
 // One journal per (domain, snapshot): the name is hex-encoded so any snapshot name is safe.
 std::string journal_path(const std::string& dir, const std::string& uuid,
@@ -200,7 +201,9 @@ Result<ConnectHandle> open_connection(const std::string& uri) {
 LibvirtProvider::LibvirtProvider(std::string name, std::string uri, ConnectHandle connection)
     : Provider(std::move(name)), uri_(std::move(uri)), connection_(std::move(connection)) {}
 
-LibvirtProvider::~LibvirtProvider() { deregister_events(); }
+LibvirtProvider::~LibvirtProvider() {
+    deregister_events();
+}
 
 Result<void> LibvirtProvider::watch(EventSink sink) {
     deregister_events();
@@ -235,9 +238,9 @@ Capabilities LibvirtProvider::capabilities() const {
     // `driver:///path` has no host part: the hypervisor, and its memory files, are here.
     // Any host name (even localhost) counts as remote: snapgov never touches files on doubt.
     const auto scheme_end = uri_.find(':');
-    caps.local_memory_files =
-        scheme_end != std::string::npos && uri_.compare(scheme_end, 4, ":///") == 0 &&
-        uri_.find('+') > scheme_end;
+    caps.local_memory_files = scheme_end != std::string::npos &&
+                              uri_.compare(scheme_end, 4, ":///") == 0 &&
+                              uri_.find('+') > scheme_end;
     return caps;
 }
 
@@ -276,8 +279,8 @@ Result<Vm> LibvirtProvider::read_domain(virDomainPtr domain) {
     }
     vm.power = power_state(state);
 
-    const CString labels(virDomainGetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT,
-                                              kLabelsNamespace, 0));
+    const CString labels(
+        virDomainGetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, kLabelsNamespace, 0));
     if (labels) {
         auto parsed = parse_labels_xml(labels.get());
         if (!parsed) {

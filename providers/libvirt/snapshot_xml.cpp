@@ -16,8 +16,8 @@ std::string_view local_name(const char* qualified) {
 
 Result<pugi::xml_document> parse(std::string_view xml, std::string_view what) {
     pugi::xml_document doc;
-    const auto status = doc.load_buffer(xml.data(), xml.size(), pugi::parse_default,
-                                        pugi::encoding_utf8);
+    const auto status =
+        doc.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
     if (!status) {
         return fail(ErrorCode::provider, "malformed " + std::string(what) + " XML at offset " +
                                              std::to_string(status.offset) + ": " +
@@ -48,7 +48,8 @@ Result<Checkpoint> parse_snapshot_xml(std::string_view xml) {
 
     const std::string_view created = root.child_value("creationTime");
     long long seconds = 0;
-    const auto [ptr, ec] = std::from_chars(created.data(), created.data() + created.size(), seconds);
+    const auto [ptr, ec] =
+        std::from_chars(created.data(), created.data() + created.size(), seconds);
     if (created.empty() || ec != std::errc{} || ptr != created.data() + created.size()) {
         return fail(ErrorCode::provider, "snapshot '" + cp.name + "' has no valid <creationTime>");
     }

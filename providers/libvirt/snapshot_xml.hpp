@@ -44,7 +44,7 @@ struct JournaledSnapshot {
 struct RedefineJournal {
     std::string uri;
     std::string domain_uuid;
-    JournaledSnapshot target;              ///< already in disk-only form
+    JournaledSnapshot target;                ///< already in disk-only form
     std::vector<JournaledSnapshot> children; ///< direct children, to re-attach to the target
 };
 

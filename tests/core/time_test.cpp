@@ -16,8 +16,8 @@ TEST_CASE("durations parse in every unit and as sums", "[core][duration]") {
 }
 
 TEST_CASE("bad durations are refused with a message that names the fix", "[core][duration]") {
-    for (const char* bad : {"", "72", "h", "3x", "-5m", "1.5h", "5 m", "99999999999999999999s",
-                            "100000000w"}) {
+    for (const char* bad :
+         {"", "72", "h", "3x", "-5m", "1.5h", "5 m", "99999999999999999999s", "100000000w"}) {
         INFO(bad);
         const auto r = parse_duration(bad);
         REQUIRE_FALSE(r.has_value());
@@ -48,9 +48,10 @@ TEST_CASE("RFC 3339 timestamps parse with offsets and fractions", "[core][time]"
 }
 
 TEST_CASE("invalid RFC 3339 timestamps are refused", "[core][time]") {
-    for (const char* bad : {"2026-12-01", "2026-12-01T00:00:00", "2026-13-01T00:00:00Z",
-                            "2026-02-29T00:00:00Z", "2026-12-01T24:00:00Z", "2026-12-01T00:00:00+1",
-                            "2026-12-01T00:00:00Zjunk", "26-12-01T00:00:00Z", "2026-12-01T00:00:00."}) {
+    for (const char* bad :
+         {"2026-12-01", "2026-12-01T00:00:00", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
+          "2026-12-01T24:00:00Z", "2026-12-01T00:00:00+1", "2026-12-01T00:00:00Zjunk",
+          "26-12-01T00:00:00Z", "2026-12-01T00:00:00."}) {
         INFO(bad);
         CHECK_FALSE(parse_rfc3339(bad).has_value());
     }

@@ -70,7 +70,9 @@ Run snapgov(const std::string& args) {
 const std::string kExamples = SNAPGOV_EXAMPLES;
 const std::string kNow = "--now 2026-11-24T12:00:00Z";
 
-std::string demo_policy() { return kExamples + "/policy.yaml"; }
+std::string demo_policy() {
+    return kExamples + "/policy.yaml";
+}
 
 // A copy of the demo policy pointing at another provider set.
 std::string policy_with_providers(const TempDir& dir, const std::string& providers) {
@@ -152,7 +154,8 @@ TEST_CASE("enforce --once acts, verifies and exits 1 for what remains", "[cli]")
 }
 
 TEST_CASE("enforce --dry-run acts on nothing", "[cli]") {
-    const auto r = snapgov("enforce --once --dry-run -c " + demo_policy() + " --format json " + kNow);
+    const auto r =
+        snapgov("enforce --once --dry-run -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
     CHECK(doc.at("summary").as_object().at("dry_run").as_int64() == 11);
@@ -179,12 +182,12 @@ TEST_CASE("the blast-radius cap leaves violations remaining", "[cli]") {
 
 TEST_CASE("a compliant inventory exits 0", "[cli]") {
     TempDir dir;
-    const auto policy = dir.write("policy.yaml",
-                                  "providers: [{name: lab, type: libvirt, uri: 'test://" +
-                                      kExamples + "/host.xml'}]\n"
-                                      "policies:\n"
-                                      "  - {name: p, mode: enforce, match: {names: [prod-cache-*]},"
-                                      " checkpoints: deny}\n");
+    const auto policy = dir.write(
+        "policy.yaml", "providers: [{name: lab, type: libvirt, uri: 'test://" + kExamples +
+                           "/host.xml'}]\n"
+                           "policies:\n"
+                           "  - {name: p, mode: enforce, match: {names: [prod-cache-*]},"
+                           " checkpoints: deny}\n");
     CHECK(snapgov("plan -c " + policy.string() + " " + kNow).exit_code == 0);
     CHECK(snapgov("enforce --once -c " + policy.string() + " " + kNow).exit_code == 0);
 }
@@ -193,8 +196,10 @@ TEST_CASE("a provider that cannot be collected gets no action, and exit is 2", "
     TempDir dir;
     const auto policy = policy_with_providers(
         dir, "providers:\n"
-             "  - {name: lab, type: libvirt, uri: 'test://" + kExamples + "/host.xml'}\n"
-             "  - {name: broken, type: libvirt, uri: 'test:///nonexistent/host.xml'}\n");
+             "  - {name: lab, type: libvirt, uri: 'test://" +
+                 kExamples +
+                 "/host.xml'}\n"
+                 "  - {name: broken, type: libvirt, uri: 'test:///nonexistent/host.xml'}\n");
     const auto r = snapgov("enforce --once -c " + policy + " --format json " + kNow);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("provider broken"));

@@ -86,7 +86,8 @@ TEST_CASE("a bad duration names its position and the units", "[policies][loader]
     const auto msg = error_of("providers: [{name: a, type: libvirt, uri: 'test:///default'}]\n"
                               "policies:\n"
                               "  - {name: p, mode: enforce, max_age: 3 days}\n");
-    CHECK_THAT(msg, Catch::Contains("p.yaml:3:39: error: 'max_age': duration '3 days' contains a space"));
+    CHECK_THAT(
+        msg, Catch::Contains("p.yaml:3:39: error: 'max_age': duration '3 days' contains a space"));
 }
 
 TEST_CASE("unknown keys are warnings with their position, not errors", "[policies][loader]") {
@@ -116,13 +117,14 @@ TEST_CASE("exemptions need a reason and an expiry", "[policies][loader]") {
 }
 
 TEST_CASE("dangling references and duplicates are errors", "[policies][loader]") {
-    const auto msg = error_of("providers:\n"
-                              "  - {name: a, type: libvirt, uri: 'test:///default'}\n"
-                              "  - {name: a, type: libvirt, uri: 'test:///default'}\n"
-                              "policies:\n"
-                              "  - {name: p, mode: enforce, checkpoints: deny, match: {providers: [b]}}\n"
-                              "exemptions:\n"
-                              "  - {policy: q, vm: x, reason: r, expires: '2026-01-01T00:00:00Z'}\n");
+    const auto msg =
+        error_of("providers:\n"
+                 "  - {name: a, type: libvirt, uri: 'test:///default'}\n"
+                 "  - {name: a, type: libvirt, uri: 'test:///default'}\n"
+                 "policies:\n"
+                 "  - {name: p, mode: enforce, checkpoints: deny, match: {providers: [b]}}\n"
+                 "exemptions:\n"
+                 "  - {policy: q, vm: x, reason: r, expires: '2026-01-01T00:00:00Z'}\n");
     CHECK_THAT(msg, Catch::Contains("p.yaml:3:12: error: provider name 'a' is used twice"));
     CHECK_THAT(msg, Catch::Contains("p.yaml:5:69: error: match names provider 'b'"));
     CHECK_THAT(msg, Catch::Contains("p.yaml:7:14: error: exemption names policy 'q'"));
@@ -161,7 +163,8 @@ TEST_CASE("a policy without mode runs in audit mode and says so", "[policies][lo
     CHECK_THAT(r->warnings[0].message, Catch::Contains("audit mode"));
 }
 
-TEST_CASE("${CONFIG_DIR} in a URI becomes the policy file's absolute folder", "[policies][loader]") {
+TEST_CASE("${CONFIG_DIR} in a URI becomes the policy file's absolute folder",
+          "[policies][loader]") {
     auto r = load_config_string("providers: [{name: a, type: libvirt, "
                                 "uri: 'test://${CONFIG_DIR}/host.xml'}]\n",
                                 "/etc/snapgov/policy.yaml");

@@ -42,8 +42,7 @@ Vm vm(std::string name, std::vector<Checkpoint> checkpoints,
 // on this machine (it can redefine a checkpoint disk-only).
 constexpr Capabilities kLocal = {true, false, false, true, true};
 
-Inventory inventory(std::vector<Vm> vms, Capabilities caps = kLocal,
-                    std::string provider = "lab") {
+Inventory inventory(std::vector<Vm> vms, Capabilities caps = kLocal, std::string provider = "lab") {
     HostInventory h;
     h.provider = std::move(provider);
     h.type = "libvirt";
@@ -97,17 +96,17 @@ TEST_CASE("max_age: age equal to max_age is compliant, one second more violates"
     const auto plan = evaluate(inventory({vm("dev-1", {cp("c", row.age)})}), {p}, {}, kNow);
     CAPTURE(row.age.count());
     CHECK(plan.violations() == (row.violates ? 1u : 0u));
-    CHECK(deleted(plan) == (row.violates ? std::vector<std::string>{"c"}
-                                         : std::vector<std::string>{}));
+    CHECK(deleted(plan) ==
+          (row.violates ? std::vector<std::string>{"c"} : std::vector<std::string>{}));
 }
 
 TEST_CASE("max_count keeps the newest by creation time", "[evaluator][max_count]") {
     auto p = policy("count");
     p.max_count = 2;
-    const auto plan = evaluate(inventory({vm("dev-1", {cp("old", hours{30}), cp("new", hours{1}),
-                                                       cp("mid", hours{10}),
-                                                       cp("oldest", hours{50})})}),
-                               {p}, {}, kNow);
+    const auto plan =
+        evaluate(inventory({vm("dev-1", {cp("old", hours{30}), cp("new", hours{1}),
+                                         cp("mid", hours{10}), cp("oldest", hours{50})})}),
+                 {p}, {}, kNow);
     CHECK(deleted(plan) == std::vector<std::string>{"old", "oldest"});
     CHECK(plan.findings.size() == 2);
 }
@@ -117,10 +116,10 @@ TEST_CASE("max_count ties in creation time: a descendant is newer than its ances
     auto p = policy("count");
     p.max_count = 1;
     // Same second for all three; the chain root <- middle <- leaf decides, not the names.
-    const auto plan = evaluate(inventory({vm("dev-1", {cp("z-root", hours{1}),
-                                                       cp("a-leaf", hours{1}, "m-middle"),
-                                                       cp("m-middle", hours{1}, "z-root")})}),
-                               {p}, {}, kNow);
+    const auto plan =
+        evaluate(inventory({vm("dev-1", {cp("z-root", hours{1}), cp("a-leaf", hours{1}, "m-middle"),
+                                         cp("m-middle", hours{1}, "z-root")})}),
+                 {p}, {}, kNow);
     auto d = deleted(plan);
     std::sort(d.begin(), d.end());
     CHECK(d == std::vector<std::string>{"m-middle", "z-root"});
@@ -158,9 +157,9 @@ TEST_CASE("ttl needs a retention policy: it does not act under deny-only or memo
           "[evaluator][ttl]") {
     auto p = policy("mem");
     p.memory_state = MemoryState::encrypt;
-    const auto plan = evaluate(
-        inventory({vm("dev-1", {cp("short", hours{7}, {}, MemoryKind::none, "ttl=1h")})}), {p}, {},
-        kNow);
+    const auto plan =
+        evaluate(inventory({vm("dev-1", {cp("short", hours{7}, {}, MemoryKind::none, "ttl=1h")})}),
+                 {p}, {}, kNow);
     CHECK(plan.findings.empty());
 }
 
@@ -168,12 +167,13 @@ TEST_CASE("checkpoints: deny flags and deletes every checkpoint", "[evaluator][d
     auto p = policy("prod");
     p.deny = true;
     p.match.labels["tier"] = {"production"};
-    const auto plan = evaluate(
-        inventory({vm("prod-1", {cp("a", hours{1}), cp("b", seconds{0}, "a")}, {{"tier", "production"}}),
-                   vm("dev-1", {cp("c", hours{1})}, {{"tier", "dev"}})}),
-        {p}, {}, kNow);
-    CHECK(rules(plan) == std::vector<std::string>{"prod:a:checkpoints_denied",
-                                                  "prod:b:checkpoints_denied"});
+    const auto plan =
+        evaluate(inventory({vm("prod-1", {cp("a", hours{1}), cp("b", seconds{0}, "a")},
+                               {{"tier", "production"}}),
+                            vm("dev-1", {cp("c", hours{1})}, {{"tier", "dev"}})}),
+                 {p}, {}, kNow);
+    CHECK(rules(plan) ==
+          std::vector<std::string>{"prod:a:checkpoints_denied", "prod:b:checkpoints_denied"});
     CHECK(deleted(plan) == std::vector<std::string>{"b", "a"});
 }
 
@@ -190,8 +190,8 @@ TEST_CASE("deny on a provider with a checkpoint switch also disables it, first",
     CHECK(plan.actions[0].kind == ActionKind::disable_checkpoints);
     CHECK(plan.actions[0].vm == "prod-1");
     CHECK(plan.actions[1].kind == ActionKind::delete_checkpoint);
-    CHECK(rules(plan) == std::vector<std::string>{"prod::checkpoint_setting",
-                                                  "prod:a:checkpoints_denied"});
+    CHECK(rules(plan) ==
+          std::vector<std::string>{"prod::checkpoint_setting", "prod:a:checkpoints_denied"});
 }
 
 TEST_CASE("audit mode reports findings and plans nothing", "[evaluator][mode]") {
@@ -214,7 +214,8 @@ TEST_CASE("exemptions: active before expiry, ignored from the expiry instant on"
         seconds until_expiry;
         bool exempt;
     };
-    const auto row = GENERATE(Row{seconds{1}, true}, Row{seconds{0}, false}, Row{seconds{-1}, false});
+    const auto row =
+        GENERATE(Row{seconds{1}, true}, Row{seconds{0}, false}, Row{seconds{-1}, false});
     e.expires = kNow + row.until_expiry;
     const auto plan = evaluate(inventory({vm("v", {cp("a", hours{1})})}), {p}, {e}, kNow);
     REQUIRE(plan.findings.size() == 1);
@@ -238,11 +239,11 @@ TEST_CASE("a checkpoint exemption covers only that checkpoint of that VM and pol
     const auto plan = evaluate(inventory({vm("v", {cp("keep-me", hours{2}), cp("drop", hours{1})}),
                                           vm("w", {cp("keep-me", hours{1})})}),
                                {p, q}, {e}, kNow);
-    CHECK(rules(plan) ==
-          std::vector<std::string>{"other:drop:max_count", "other:keep-me:max_count",
-                                   "other:keep-me:max_count", "prod:drop:checkpoints_denied",
-                                   "prod:keep-me:checkpoints_denied",
-                                   "prod:keep-me:checkpoints_denied:exempt"});
+    CHECK(rules(plan) == std::vector<std::string>{"other:drop:max_count", "other:keep-me:max_count",
+                                                  "other:keep-me:max_count",
+                                                  "prod:drop:checkpoints_denied",
+                                                  "prod:keep-me:checkpoints_denied",
+                                                  "prod:keep-me:checkpoints_denied:exempt"});
     // The other enforce policy still deletes the exempted checkpoint: exemptions are per policy.
     CHECK(deleted(plan).size() == 3);
 }
@@ -256,9 +257,9 @@ TEST_CASE("several matching policies: the strictest wins and the action names it
     age.max_age = hours{1};
     auto audit = policy("audit-all", Mode::audit);
     audit.max_age = hours{1};
-    const auto plan = evaluate(inventory({vm("prod-1", {cp("a", hours{5})}),
-                                          vm("dev-1", {cp("b", hours{5})})}),
-                               {age, deny, audit}, {}, kNow);
+    const auto plan =
+        evaluate(inventory({vm("prod-1", {cp("a", hours{5})}), vm("dev-1", {cp("b", hours{5})})}),
+                 {age, deny, audit}, {}, kNow);
     REQUIRE(plan.actions.size() == 2);
     // deny outranks max_age even though the retention policy comes first in the file,
     // and deny-caused deletions come first in the plan.
@@ -287,12 +288,12 @@ TEST_CASE("memory_state: wipe outranks encrypt; internal memory cannot be separa
     auto wipe = policy("wipe");
     wipe.memory_state = MemoryState::wipe;
     wipe.match.names = {"secret-*"};
-    const auto plan = evaluate(
-        inventory({vm("secret-1", {cp("ext", hours{1}, {}, MemoryKind::external)}),
-                   vm("dev-1", {cp("ext2", hours{1}, {}, MemoryKind::external),
-                                cp("int", hours{1}, {}, MemoryKind::internal),
-                                cp("disk", hours{1})})}),
-        {enc, wipe}, {}, kNow);
+    const auto plan =
+        evaluate(inventory({vm("secret-1", {cp("ext", hours{1}, {}, MemoryKind::external)}),
+                            vm("dev-1", {cp("ext2", hours{1}, {}, MemoryKind::external),
+                                         cp("int", hours{1}, {}, MemoryKind::internal),
+                                         cp("disk", hours{1})})}),
+                 {enc, wipe}, {}, kNow);
     REQUIRE(plan.actions.size() == 2);
     CHECK(plan.actions[0].kind == ActionKind::wipe_memory);
     CHECK(plan.actions[0].checkpoint == "ext");
@@ -308,14 +309,13 @@ TEST_CASE("memory of a checkpoint that is deleted anyway gets no memory action",
     auto p = policy("p");
     p.memory_state = MemoryState::wipe;
     p.max_age = hours{1};
-    const auto plan =
-        evaluate(inventory({vm("v", {cp("old", hours{2}, {}, MemoryKind::external)})}), {p}, {}, kNow);
+    const auto plan = evaluate(
+        inventory({vm("v", {cp("old", hours{2}, {}, MemoryKind::external)})}), {p}, {}, kNow);
     REQUIRE(plan.actions.size() == 1);
     CHECK(plan.actions[0].kind == ActionKind::delete_checkpoint);
 }
 
-TEST_CASE("a provider that can clear memory state gets clear_memory_state",
-          "[evaluator][memory]") {
+TEST_CASE("a provider that can clear memory state gets clear_memory_state", "[evaluator][memory]") {
     auto p = policy("p");
     p.memory_state = MemoryState::wipe;
     const auto plan = evaluate(
@@ -328,8 +328,8 @@ TEST_CASE("a provider that can clear memory state gets clear_memory_state",
 TEST_CASE("nothing is planned that the provider cannot do", "[evaluator][capabilities]") {
     auto p = policy("p");
     p.deny = true;
-    const auto plan = evaluate(inventory({vm("v", {cp("a", hours{1})})}, {false, false, false}),
-                               {p}, {}, kNow);
+    const auto plan =
+        evaluate(inventory({vm("v", {cp("a", hours{1})})}, {false, false, false}), {p}, {}, kNow);
     CHECK(plan.violations() == 1);
     CHECK(plan.actions.empty());
     REQUIRE(plan.notes.size() == 1);
@@ -354,8 +354,8 @@ TEST_CASE("match: labels accept any listed value, names are globs, providers are
 TEST_CASE("the evaluator is deterministic and counts the summary", "[evaluator]") {
     auto p = policy("p");
     p.max_count = 1;
-    const auto inv = inventory({vm("a", {cp("1", hours{1}), cp("2", hours{2})}),
-                                vm("b", {cp("3", hours{3})})});
+    const auto inv =
+        inventory({vm("a", {cp("1", hours{1}), cp("2", hours{2})}), vm("b", {cp("3", hours{3})})});
     const auto x = evaluate(inv, {p}, {}, kNow);
     const auto y = evaluate(inv, {p}, {}, kNow);
     CHECK(rules(x) == rules(y));
@@ -386,8 +386,7 @@ TEST_CASE("an encrypted dump complies with memory_state: encrypt and says how to
     const auto inv = inventory({vm("v", {cp("ext", hours{1}, {}, MemoryKind::external)})});
     DumpFacts facts;
     facts.files["/dumps/ext.mem"] = DumpFileState::encrypted;
-    const auto plan =
-        evaluate(inv, {memory_policy("enc", MemoryState::encrypt)}, {}, kNow, facts);
+    const auto plan = evaluate(inv, {memory_policy("enc", MemoryState::encrypt)}, {}, kNow, facts);
     CHECK(plan.violations() == 0);
     CHECK(plan.actions.empty());
     CHECK(has_note(plan, "snapgov dump decrypt -i IDENTITY_FILE /dumps/ext.mem.age -o "
@@ -395,8 +394,7 @@ TEST_CASE("an encrypted dump complies with memory_state: encrypt and says how to
 
     // The same dump in the clear is a violation with an encrypt action naming the restore.
     facts.files["/dumps/ext.mem"] = DumpFileState::plaintext;
-    const auto clear =
-        evaluate(inv, {memory_policy("enc", MemoryState::encrypt)}, {}, kNow, facts);
+    const auto clear = evaluate(inv, {memory_policy("enc", MemoryState::encrypt)}, {}, kNow, facts);
     CHECK(clear.violations() == 1);
     REQUIRE(clear.actions.size() == 1);
     CHECK(clear.actions[0].kind == ActionKind::encrypt_memory);
@@ -429,9 +427,8 @@ TEST_CASE("a missing memory file: nothing to encrypt, but wipe still redefines t
 TEST_CASE("memory files on a remote host, or no disk-only redefine: no dump action",
           "[evaluator][memory][capabilities]") {
     const auto vms = std::vector<Vm>{vm("v", {cp("ext", hours{1}, {}, MemoryKind::external)})};
-    const auto remote =
-        evaluate(inventory(vms, {true, false, false, false, true}),
-                 {memory_policy("e", MemoryState::encrypt)}, {}, kNow);
+    const auto remote = evaluate(inventory(vms, {true, false, false, false, true}),
+                                 {memory_policy("e", MemoryState::encrypt)}, {}, kNow);
     CHECK(remote.violations() == 1);
     CHECK(remote.actions.empty());
     CHECK(has_note(remote, "remote host"));

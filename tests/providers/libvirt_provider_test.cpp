@@ -25,8 +25,8 @@ ProviderSpec spec(std::string uri) {
 }
 
 std::unique_ptr<Provider> fixture_provider() {
-    auto p = builtin_registry().create(spec(std::string("test://") + SNAPGOV_TEST_DATA +
-                                            "/libvirt_host.xml"));
+    auto p = builtin_registry().create(
+        spec(std::string("test://") + SNAPGOV_TEST_DATA + "/libvirt_host.xml"));
     REQUIRE(p.has_value());
     return std::move(*p);
 }
@@ -56,8 +56,8 @@ TEST_CASE("libvirt: collect maps domains, labels, power state and snapshots",
     CHECK(web.name == "web-01");
     CHECK(web.id == "0c5e0000-0000-4000-8000-000000000001");
     CHECK(web.power == PowerState::running);
-    CHECK(web.labels == std::map<std::string, std::string>{{"owner", "team-web"},
-                                                            {"tier", "production"}});
+    CHECK(web.labels ==
+          std::map<std::string, std::string>{{"owner", "team-web"}, {"tier", "production"}});
     REQUIRE(web.checkpoints.size() == 3);
     const Checkpoint& base = web.checkpoints[0];
     CHECK(base.name == "base");
@@ -132,21 +132,20 @@ TEST_CASE("libvirt: the factory validates the URI without connecting", "[provide
 
 TEST_CASE("snapshot XML: older snapshots without <memory> infer internal memory from state",
           "[providers][libvirt][xml]") {
-    auto running = libvirt::parse_snapshot_xml(
-        "<domainsnapshot><name>a</name><state>running</state>"
-        "<creationTime>10</creationTime></domainsnapshot>");
+    auto running =
+        libvirt::parse_snapshot_xml("<domainsnapshot><name>a</name><state>running</state>"
+                                    "<creationTime>10</creationTime></domainsnapshot>");
     REQUIRE(running.has_value());
     CHECK(running->memory == MemoryKind::internal);
-    auto off = libvirt::parse_snapshot_xml(
-        "<domainsnapshot><name>b</name><state>shutoff</state>"
-        "<creationTime>10</creationTime></domainsnapshot>");
+    auto off = libvirt::parse_snapshot_xml("<domainsnapshot><name>b</name><state>shutoff</state>"
+                                           "<creationTime>10</creationTime></domainsnapshot>");
     REQUIRE(off.has_value());
     CHECK(off->memory == MemoryKind::none);
 }
 
 TEST_CASE("snapshot XML: malformed input is an error, not a guess", "[providers][libvirt][xml]") {
-    CHECK_FALSE(libvirt::parse_snapshot_xml("<domainsnapshot><name>a</name></domainsnapshot>")
-                    .has_value());
+    CHECK_FALSE(
+        libvirt::parse_snapshot_xml("<domainsnapshot><name>a</name></domainsnapshot>").has_value());
     CHECK_FALSE(libvirt::parse_snapshot_xml("<domainsnapshot><name>a</name><creationTime>1x"
                                             "</creationTime></domainsnapshot>")
                     .has_value());
@@ -275,21 +274,18 @@ TEST_CASE("libvirt: finish_disk_only redefines a checkpoint from an interrupted 
         "<domainsnapshot><name>with-ram</name><state>running</state><parent><name>base</name>"
         "</parent><creationTime>1795262400</creationTime><memory snapshot='external' "
         "file='/dumps/web-01.with-ram.mem'/><domain type='test'><name>web-01</name><uuid>" +
-        vm.id + "</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
-                "</domainsnapshot>");
+        vm.id +
+        "</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
+        "</domainsnapshot>");
     REQUIRE(xml.has_value());
     j.target = {"with-ram", *xml, false};
     const std::string dir = journal_dir();
     const std::string journal = dir + "/libvirt-redefine-test.xml";
-    {
-        std::ofstream(journal) << libvirt::journal_to_xml(j);
-    }
+    { std::ofstream(journal) << libvirt::journal_to_xml(j); }
     // A journal of another connection is left alone.
     libvirt::RedefineJournal other = j;
     other.uri = "qemu+ssh://elsewhere/system";
-    {
-        std::ofstream(dir + "/libvirt-redefine-other.xml") << libvirt::journal_to_xml(other);
-    }
+    { std::ofstream(dir + "/libvirt-redefine-other.xml") << libvirt::journal_to_xml(other); }
     REQUIRE(provider->delete_checkpoint(vm, checkpoint_named(vm, "with-ram")).has_value());
 
     auto done = provider->finish_disk_only(dir);
