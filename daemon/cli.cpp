@@ -216,6 +216,9 @@ std::string status_text(const boost::json::object& s) {
                std::to_string(l.at("violations").to_number<std::int64_t>()) + " violations, " +
                std::to_string(l.at("actions_done").to_number<std::int64_t>()) + " actions done\n";
     }
+    if (const auto* m = s.if_contains("metrics")) {
+        out += "  metrics: " + std::string(m->as_string()) + "\n";
+    }
     out +=
         "  passes since start: " + std::to_string(s.at("passes").to_number<std::int64_t>()) + "\n";
     return out;

@@ -120,7 +120,8 @@ public:
         start_watchdog();
         log::info("daemon started: policy " + config_path_ + " (sha256 " +
                   config_hash_.substr(0, 12) + "), control socket " + d.control_socket +
-                  (d.metrics_listen.empty() ? "" : ", metrics on " + d.metrics_listen));
+                  (metrics_server_ ? ", metrics on port " + std::to_string(metrics_server_->port())
+                                   : std::string()));
         request_pass(PassScope::full);
         schedule_full();
         schedule_deny();
@@ -367,6 +368,12 @@ private:
         o["config"] = config_path_;
         o["config_hash"] = config_hash_;
         o["ready"] = ready_sent_;
+        if (metrics_server_) {
+            // The bound port: `metrics_listen` may ask for port 0 (any free port).
+            const auto& listen = config_->config.daemon.metrics_listen;
+            o["metrics"] = "http://" + listen.substr(0, listen.rfind(':')) + ":" +
+                           std::to_string(metrics_server_->port()) + "/metrics";
+        }
         o["passes"] = passes_;
         o["pass_in_flight"] = in_flight_;
         json::array providers;

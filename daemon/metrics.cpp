@@ -27,7 +27,7 @@ std::string number(double v) {
         return v > 0 ? "+Inf" : "-Inf";
     }
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
+    std::snprintf(buf, sizeof buf, "%.15g", v);
     return buf;
 }
 

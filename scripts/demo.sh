@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds snapgov, then runs its one-shot pass on the
 # embedded libvirt test-driver host (examples/host.xml) with the demo policy
-# (examples/policy.yaml): policy check, plan, then enforce --once.
+# (examples/policy.yaml): policy check, dump scan, plan, enforce --once, then the daemon
+# for one pass (status, metrics, SIGTERM).
 # The example's checkpoint times are fixed, so the demo pins the clock with --now.
 #
 # Memory dumps: the host file names memory files under /var/lib/libvirt/qemu/snapshot/. So
@@ -75,5 +76,39 @@ if [[ -f demo-key.txt ]]; then
 else
   echo "(install the age package to see the encrypted dump decrypted again)"
 fi
+
+# The daemon: the same pass, continuously, with its control socket and metrics. It starts
+# on the same copies (the test driver reads host.xml afresh), runs its first pass, answers
+# `snapgov status` and serves /metrics, then stops on SIGTERM.
+{ cat policy.yaml
+  printf '\ndaemon:\n  interval: 5m\n  deny_interval: 10s\n'
+  printf '  control_socket: %s/control.sock\n  metrics_listen: 127.0.0.1:0\n' "$work"
+} > daemon.yaml
+printf '\n$ snapgov daemon -c daemon.yaml &\n'
+"$bin" daemon -c daemon.yaml --log-format text 2> daemon.log &
+daemon_pid=$!
+trap 'kill "$daemon_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  if "$bin" status --socket "$work/control.sock" --format json 2>/dev/null |
+     grep -q '"last_pass":{'; then
+    break
+  fi
+  sleep 0.2
+done
+run status --socket "$work/control.sock"
+port=$("$bin" status --socket "$work/control.sock" --format json |
+       sed -n 's|.*"metrics":"http://127.0.0.1:\([0-9]*\)/metrics".*|\1|p')
+if [[ -n "$port" ]]; then
+  printf '\n$ curl -s http://127.0.0.1:%s/metrics | grep -v "^#" | head -n 12\n' "$port"
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  sed '1,/^\r$/d' <&3 | grep -v '^#' | head -n 12 || true
+  exec 3<&-
+fi
+printf '\n$ kill -TERM %s   # the action in flight finishes, then exit 0\n' "$daemon_pid"
+kill -TERM "$daemon_pid"
+if wait "$daemon_pid"; then echo "(daemon exit 0)"; else echo "(daemon exit $?)"; exit 2; fi
+echo "daemon log (stderr):"
+sed 's/^/  /' daemon.log
 echo
 echo "Demo done. The test driver keeps its state in memory: examples/ is unchanged."
