@@ -12,59 +12,16 @@
 
 #include <boost/json.hpp>
 
+#include "tests/support/support.hpp"
+
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using namespace snapgov::testing;
 
 namespace {
 
-struct Run {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "snapgov-cli-XXXXXX").string();
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-    fs::path write(const std::string& name, const std::string& text) const {
-        const auto p = path_ / name;
-        std::ofstream(p) << text;
-        return p;
-    }
-
-private:
-    fs::path path_;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Run snapgov(const std::string& args) {
-    const auto err = fs::temp_directory_path() / ("snapgov-cli-err-" + std::to_string(getpid()));
-    const std::string cmd = std::string(SNAPGOV_BINARY) + " " + args + " 2>" + err.string();
-    Run r;
-    FILE* pipe = popen(cmd.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buf{};
-    std::size_t n = 0;
-    while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
-        r.out.append(buf.data(), n);
-    }
-    const int status = pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = slurp(err);
-    fs::remove(err);
-    return r;
+Run run_snapgov(const std::string& args) {
+    return run_command(std::string(SNAPGOV_BINARY) + " " + args);
 }
 
 const std::string kExamples = SNAPGOV_EXAMPLES;
@@ -86,7 +43,7 @@ std::string policy_with_providers(const TempDir& dir, const std::string& provide
 } // namespace
 
 TEST_CASE("plan --format json follows the contract of DESIGN.md", "[cli]") {
-    const auto r = snapgov("plan -c " + demo_policy() + " --format json " + kNow);
+    const auto r = run_snapgov("plan -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
     const auto& findings = doc.at("findings").as_array();
@@ -121,7 +78,7 @@ TEST_CASE("plan --format json follows the contract of DESIGN.md", "[cli]") {
 }
 
 TEST_CASE("every rule of the demo shows up in the plan", "[cli]") {
-    const auto r = snapgov("plan -c " + demo_policy() + " --format json " + kNow);
+    const auto r = run_snapgov("plan -c " + demo_policy() + " --format json " + kNow);
     const auto doc = json::parse(r.out).as_object();
     std::set<std::string> rules;
     bool exempt_seen = false;
@@ -135,7 +92,7 @@ TEST_CASE("every rule of the demo shows up in the plan", "[cli]") {
 }
 
 TEST_CASE("enforce --once acts, verifies and exits 1 for what remains", "[cli]") {
-    const auto r = snapgov("enforce --once -c " + demo_policy() + " --format json " + kNow);
+    const auto r = run_snapgov("enforce --once -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
     const auto& s = doc.at("summary").as_object();
@@ -155,7 +112,7 @@ TEST_CASE("enforce --once acts, verifies and exits 1 for what remains", "[cli]")
 
 TEST_CASE("enforce --dry-run acts on nothing", "[cli]") {
     const auto r =
-        snapgov("enforce --once --dry-run -c " + demo_policy() + " --format json " + kNow);
+        run_snapgov("enforce --once --dry-run -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
     CHECK(doc.at("summary").as_object().at("dry_run").as_int64() == 11);
@@ -164,7 +121,7 @@ TEST_CASE("enforce --dry-run acts on nothing", "[cli]") {
 }
 
 TEST_CASE("the blast-radius cap leaves violations remaining", "[cli]") {
-    TempDir dir;
+    TempDir dir("snapgov-cli");
     std::string text = slurp(demo_policy());
     text.replace(text.find("max_actions_per_run: 20"), 23, "max_actions_per_run: 2");
     for (auto pos = text.find("${CONFIG_DIR}"); pos != std::string::npos;
@@ -172,7 +129,7 @@ TEST_CASE("the blast-radius cap leaves violations remaining", "[cli]") {
         text.replace(pos, 13, kExamples);
     }
     const auto policy = dir.write("policy.yaml", text);
-    const auto r = snapgov("enforce --once -c " + policy.string() + " --format json " + kNow);
+    const auto r = run_snapgov("enforce --once -c " + policy.string() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto s = json::parse(r.out).as_object().at("summary").as_object();
     CHECK(s.at("done").as_int64() == 2);
@@ -181,26 +138,26 @@ TEST_CASE("the blast-radius cap leaves violations remaining", "[cli]") {
 }
 
 TEST_CASE("a compliant inventory exits 0", "[cli]") {
-    TempDir dir;
+    TempDir dir("snapgov-cli");
     const auto policy = dir.write(
         "policy.yaml", "providers: [{name: lab, type: libvirt, uri: 'test://" + kExamples +
                            "/host.xml'}]\n"
                            "policies:\n"
                            "  - {name: p, mode: enforce, match: {names: [prod-cache-*]},"
                            " checkpoints: deny}\n");
-    CHECK(snapgov("plan -c " + policy.string() + " " + kNow).exit_code == 0);
-    CHECK(snapgov("enforce --once -c " + policy.string() + " " + kNow).exit_code == 0);
+    CHECK(run_snapgov("plan -c " + policy.string() + " " + kNow).exit_code == 0);
+    CHECK(run_snapgov("enforce --once -c " + policy.string() + " " + kNow).exit_code == 0);
 }
 
 TEST_CASE("a provider that cannot be collected gets no action, and exit is 2", "[cli]") {
-    TempDir dir;
+    TempDir dir("snapgov-cli");
     const auto policy = policy_with_providers(
         dir, "providers:\n"
              "  - {name: lab, type: libvirt, uri: 'test://" +
                  kExamples +
                  "/host.xml'}\n"
                  "  - {name: broken, type: libvirt, uri: 'test:///nonexistent/host.xml'}\n");
-    const auto r = snapgov("enforce --once -c " + policy + " --format json " + kNow);
+    const auto r = run_snapgov("enforce --once -c " + policy + " --format json " + kNow);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("provider broken"));
     const auto doc = json::parse(r.out).as_object();
@@ -210,32 +167,32 @@ TEST_CASE("a provider that cannot be collected gets no action, and exit is 2", "
 }
 
 TEST_CASE("configuration and usage errors exit 2 with FILE:LINE:COL", "[cli]") {
-    TempDir dir;
+    TempDir dir("snapgov-cli");
     const auto bad = dir.write("bad.yaml", "providers:\n  - name: lab\n    type: libvirt\n"
                                            "policies:\n  - name: p\n    max_age: soon\n");
-    const auto check = snapgov("policy check " + bad.string());
+    const auto check = run_snapgov("policy check " + bad.string());
     CHECK(check.exit_code == 2);
     CHECK_THAT(check.err, Catch::Contains(bad.string() + ":6:14: error: 'max_age'"));
     CHECK_THAT(check.err, Catch::Contains("needs 'uri'") || Catch::Contains("error"));
-    CHECK(snapgov("plan -c " + bad.string()).exit_code == 2);
-    CHECK(snapgov("plan").exit_code == 2);
-    CHECK(snapgov("frobnicate").exit_code == 2);
-    CHECK(snapgov("enforce -c " + demo_policy()).exit_code == 2);
-    CHECK(snapgov("plan -c " + demo_policy() + " --now yesterday").exit_code == 2);
-    CHECK(snapgov("plan -c /nonexistent.yaml").exit_code == 2);
+    CHECK(run_snapgov("plan -c " + bad.string()).exit_code == 2);
+    CHECK(run_snapgov("plan").exit_code == 2);
+    CHECK(run_snapgov("frobnicate").exit_code == 2);
+    CHECK(run_snapgov("enforce -c " + demo_policy()).exit_code == 2);
+    CHECK(run_snapgov("plan -c " + demo_policy() + " --now yesterday").exit_code == 2);
+    CHECK(run_snapgov("plan -c /nonexistent.yaml").exit_code == 2);
 }
 
 TEST_CASE("policy check accepts the demo policy and --help works", "[cli]") {
-    const auto r = snapgov("policy check " + demo_policy() + " " + kNow);
+    const auto r = run_snapgov("policy check " + demo_policy() + " " + kNow);
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("valid: 1 providers, 4 policies, 2 exemptions (1 expired)"));
-    const auto help = snapgov("--help");
+    const auto help = run_snapgov("--help");
     CHECK(help.exit_code == 0);
     CHECK_THAT(help.out, Catch::Contains("enforce"));
 }
 
 TEST_CASE("inventory --format json lists VMs and checkpoints with ages", "[cli]") {
-    const auto r = snapgov("inventory -c " + demo_policy() + " --format json " + kNow);
+    const auto r = run_snapgov("inventory -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 0);
     const auto doc = json::parse(r.out).as_object();
     const auto& p = doc.at("providers").as_array().at(0).as_object();

@@ -14,70 +14,20 @@
 
 #include <boost/json.hpp>
 
+#include "tests/support/support.hpp"
+
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using namespace snapgov::testing;
 
 namespace {
 
-struct Run {
-    int exit_code = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 Run sh(const std::string& command) {
-    const auto err =
-        fs::temp_directory_path() / ("snapgov-dumpcli-err-" + std::to_string(getpid()));
-    const std::string cmd = command + " 2>" + err.string();
-    Run r;
-    FILE* pipe = popen(cmd.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buf{};
-    std::size_t n = 0;
-    while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
-        r.out.append(buf.data(), n);
-    }
-    const int status = pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = slurp(err);
-    fs::remove(err);
-    return r;
+    return run_command(command);
 }
 
-Run snapgov(const std::string& args) {
+Run run_snapgov(const std::string& args) {
     return sh(std::string(SNAPGOV_BINARY) + " " + args);
-}
-
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "snapgov-dumpcli-XXXXXX").string();
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] std::string str(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
-
-std::string write_dump(const std::string& path, std::size_t size, bool magic = true) {
-    fs::create_directories(fs::path(path).parent_path());
-    std::mt19937_64 rng(std::random_device{}());
-    std::string data = magic ? "LibvirtQemudSave" : "not a dump at all";
-    while (data.size() < size) {
-        data.push_back(static_cast<char>(rng() & 0xff));
-    }
-    data.resize(size);
-    std::ofstream(path, std::ios::binary) << data;
-    return data;
 }
 
 // A key pair made by the real age-keygen; returns the public key.
@@ -101,8 +51,8 @@ TEST_CASE("dump encrypt writes what age decrypts, byte for byte, then wipes the 
         CAPTURE(size);
         const std::string file = dir.str("s" + std::to_string(size) + ".mem");
         const std::string data = write_dump(file, size);
-        const auto r = snapgov("dump encrypt -r " + pub + " -r " + pub2 + " --state-dir " +
-                               dir.str("state") + " " + file);
+        const auto r = run_snapgov("dump encrypt -r " + pub + " -r " + pub2 + " --state-dir " +
+                                   dir.str("state") + " " + file);
         INFO(r.err);
         REQUIRE(r.exit_code == 0);
         CHECK_THAT(r.out, Catch::Contains("encrypted " + file + " -> " + file + ".age"));
@@ -127,8 +77,8 @@ TEST_CASE("dump encrypt --keep leaves the plaintext; --format json reports it", 
     const std::string pub = keygen(dir.str("key.txt"));
     const std::string file = dir.str("k.mem");
     const std::string data = write_dump(file, 5000);
-    const auto r = snapgov("dump encrypt --keep --format json -r " + pub + " --state-dir " +
-                           dir.str("state") + " " + file);
+    const auto r = run_snapgov("dump encrypt --keep --format json -r " + pub + " --state-dir " +
+                               dir.str("state") + " " + file);
     REQUIRE(r.exit_code == 0);
     const auto doc = json::parse(r.out).as_object();
     CHECK(doc.at("kept").as_bool());
@@ -137,7 +87,7 @@ TEST_CASE("dump encrypt --keep leaves the plaintext; --format json reports it", 
     CHECK(slurp(file) == data);
     // A second encryption refuses to overwrite the .age file.
     const auto again =
-        snapgov("dump encrypt -r " + pub + " --state-dir " + dir.str("state") + " " + file);
+        run_snapgov("dump encrypt -r " + pub + " --state-dir " + dir.str("state") + " " + file);
     CHECK(again.exit_code == 2);
     CHECK_THAT(again.err, Catch::Contains(file + ".age"));
     CHECK(slurp(file) == data);
@@ -150,27 +100,28 @@ TEST_CASE("dump decrypt reads what age wrote; the default output drops .age", "[
     const std::string data = write_dump(file, 3 * 65536 + 17);
     REQUIRE(sh("age -r " + pub + " -o " + file + ".age " + file).exit_code == 0);
     fs::remove(file);
-    const auto r = snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file + ".age");
+    const auto r = run_snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file + ".age");
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("-> " + file));
     CHECK(slurp(file) == data);
     // An existing output is never overwritten; -o chooses another.
-    CHECK(snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file + ".age").exit_code == 2);
-    CHECK(snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file + ".age -o " +
-                  dir.str("b.mem"))
+    CHECK(run_snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file + ".age").exit_code ==
+          2);
+    CHECK(run_snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file + ".age -o " +
+                      dir.str("b.mem"))
               .exit_code == 0);
     CHECK(slurp(dir.str("b.mem")) == data);
     // The wrong key fails, and leaves no output behind.
     const std::string other = dir.str("other.txt");
     keygen(other);
     const auto wrong =
-        snapgov("dump decrypt -i " + other + " " + file + ".age -o " + dir.str("c.mem"));
+        run_snapgov("dump decrypt -i " + other + " " + file + ".age -o " + dir.str("c.mem"));
     CHECK(wrong.exit_code == 2);
     CHECK_FALSE(fs::exists(dir.str("c.mem")));
     CHECK_THAT(wrong.err, !Catch::Contains("AGE-SECRET-KEY"));
     // Without .age and without -o, the output name is unknown.
-    const auto no_name = snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file);
+    const auto no_name = run_snapgov("dump decrypt -i " + dir.str("key.txt") + " " + file);
     CHECK(no_name.exit_code == 2);
     CHECK_THAT(no_name.err, Catch::Contains("-o OUT"));
 }
@@ -180,7 +131,7 @@ TEST_CASE("dump wipe prints the assurance level and its reason; symlinks are ref
     TempDir dir;
     const std::string file = dir.str("w.mem");
     write_dump(file, 100000);
-    const auto r = snapgov("dump wipe " + file);
+    const auto r = run_snapgov("dump wipe " + file);
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("wiped " + file));
     CHECK((r.out.find("assurance: clear (") != std::string::npos ||
@@ -190,11 +141,11 @@ TEST_CASE("dump wipe prints the assurance level and its reason; symlinks are ref
     const std::string target = dir.str("target.mem");
     const std::string data = write_dump(target, 1000);
     fs::create_symlink(target, dir.str("link.mem"));
-    const auto link = snapgov("dump wipe --format json " + dir.str("link.mem"));
+    const auto link = run_snapgov("dump wipe --format json " + dir.str("link.mem"));
     CHECK(link.exit_code == 2);
     CHECK_THAT(link.err, Catch::Contains("link.mem"));
     CHECK(slurp(target) == data);
-    const auto json_wipe = snapgov("dump wipe --format json " + target);
+    const auto json_wipe = run_snapgov("dump wipe --format json " + target);
     REQUIRE(json_wipe.exit_code == 0);
     const auto doc = json::parse(json_wipe.out).as_object();
     CHECK(doc.at("size").as_int64() == 1000);
@@ -208,16 +159,16 @@ TEST_CASE("dump scan without -c: every dump is unreferenced-unknown, and exit 1"
     write_dump(dir.str("d/a.mem"), 4096);
     write_dump(dir.str("d/notes.txt"), 4096, /*magic=*/false);
     write_dump(dir.str("d/b.mem"), 4096);
-    REQUIRE(snapgov("dump encrypt -r " + pub + " --state-dir " + dir.str("state") + " " +
-                    dir.str("d/b.mem"))
+    REQUIRE(run_snapgov("dump encrypt -r " + pub + " --state-dir " + dir.str("state") + " " +
+                        dir.str("d/b.mem"))
                 .exit_code == 0);
-    const auto text = snapgov("dump scan " + dir.str("d"));
+    const auto text = run_snapgov("dump scan " + dir.str("d"));
     CHECK(text.exit_code == 1);
     CHECK_THAT(text.out, Catch::Contains("unreferenced-unknown"));
     CHECK_THAT(text.out, Catch::Contains("no -c POLICY given"));
     CHECK_THAT(text.out, !Catch::Contains("notes.txt"));
 
-    const auto r = snapgov("dump scan --format json " + dir.str("d"));
+    const auto r = run_snapgov("dump scan --format json " + dir.str("d"));
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();
     CHECK(doc.at("inventory").as_string() == "not_checked");
@@ -229,9 +180,9 @@ TEST_CASE("dump scan without -c: every dump is unreferenced-unknown, and exit 1"
     CHECK(dumps[0].as_object().at("status").as_string() == "unreferenced-unknown");
     CHECK(dumps[1].as_object().at("status").as_string() == "protected");
 
-    REQUIRE(snapgov("dump wipe " + dir.str("d/a.mem")).exit_code == 0);
-    CHECK(snapgov("dump scan " + dir.str("d")).exit_code == 0);
-    CHECK(snapgov("dump scan " + dir.str("nonexistent")).exit_code == 2);
+    REQUIRE(run_snapgov("dump wipe " + dir.str("d/a.mem")).exit_code == 0);
+    CHECK(run_snapgov("dump scan " + dir.str("d")).exit_code == 0);
+    CHECK(run_snapgov("dump scan " + dir.str("nonexistent")).exit_code == 2);
 }
 
 TEST_CASE("dump scan -c compares with the inventory: referenced vs orphan", "[cli][dump][scan]") {
@@ -253,7 +204,7 @@ TEST_CASE("dump scan -c compares with the inventory: referenced vs orphan", "[cl
         << "providers: [{name: lab, type: libvirt, uri: 'test://${CONFIG_DIR}/host.xml'}]\n"
            "policies: []\n"
            "memory_dumps: {scan_paths: ['${CONFIG_DIR}/d']}\n";
-    const auto clean = snapgov("dump scan -c " + dir.str("policy.yaml") + " --format json");
+    const auto clean = run_snapgov("dump scan -c " + dir.str("policy.yaml") + " --format json");
     INFO(clean.err);
     CHECK(clean.exit_code == 0);
     auto doc = json::parse(clean.out).as_object();
@@ -264,7 +215,7 @@ TEST_CASE("dump scan -c compares with the inventory: referenced vs orphan", "[cl
     // libvirt 9 leaves the memory file of a deleted external snapshot behind: an orphan.
     const std::string orphan = dir.str("d/vm1/deleted.mem");
     write_dump(orphan, 4096);
-    const auto found = snapgov("dump scan -c " + dir.str("policy.yaml"));
+    const auto found = run_snapgov("dump scan -c " + dir.str("policy.yaml"));
     CHECK(found.exit_code == 1);
     CHECK_THAT(found.out, Catch::Contains("orphan"));
     CHECK_THAT(found.out, Catch::Contains(orphan));
@@ -273,18 +224,18 @@ TEST_CASE("dump scan -c compares with the inventory: referenced vs orphan", "[cl
 
 TEST_CASE("dump recover and usage errors", "[cli][dump]") {
     TempDir dir;
-    const auto r = snapgov("dump recover --state-dir " + dir.str("none"));
+    const auto r = run_snapgov("dump recover --state-dir " + dir.str("none"));
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("nothing was interrupted"));
     write_dump(dir.str("x.mem"), 100);
-    CHECK(snapgov("dump encrypt " + dir.str("x.mem")).exit_code == 2); // no -r
-    const auto bad =
-        snapgov("dump encrypt -r age1notakey --state-dir " + dir.str("s") + " " + dir.str("x.mem"));
+    CHECK(run_snapgov("dump encrypt " + dir.str("x.mem")).exit_code == 2); // no -r
+    const auto bad = run_snapgov("dump encrypt -r age1notakey --state-dir " + dir.str("s") + " " +
+                                 dir.str("x.mem"));
     CHECK(bad.exit_code == 2);
     CHECK_THAT(bad.err, Catch::Contains("age1notakey"));
     CHECK(fs::exists(dir.str("x.mem")));
-    CHECK(snapgov("dump").exit_code == 2);
-    CHECK(snapgov("dump scan").exit_code == 2);
-    CHECK(snapgov("dump wipe " + dir.str("missing.mem")).exit_code == 2);
-    CHECK(snapgov("dump --help").exit_code == 0);
+    CHECK(run_snapgov("dump").exit_code == 2);
+    CHECK(run_snapgov("dump scan").exit_code == 2);
+    CHECK(run_snapgov("dump wipe " + dir.str("missing.mem")).exit_code == 2);
+    CHECK(run_snapgov("dump --help").exit_code == 0);
 }

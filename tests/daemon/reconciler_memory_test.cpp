@@ -15,49 +15,17 @@
 #include "dumps/age_keys.hpp"
 #include "dumps/dump_commands.hpp"
 #include "providers/registry.hpp"
+#include "tests/support/support.hpp"
 
 namespace fs = std::filesystem;
 using namespace snapgov;
 using namespace snapgov::daemon;
 using policies::ActionKind;
+using namespace snapgov::testing;
 
 namespace {
 
 const TimePoint kNow = parse_rfc3339("2026-11-24T12:00:00Z").value();
-
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "snapgov-rec-XXXXXX").string();
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] std::string str(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
-
-std::string slurp(const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// A memory dump as libvirt writes it: the save-image magic, then (here) random bytes.
-std::string write_dump(const std::string& path, std::size_t size, bool magic = true) {
-    fs::create_directories(fs::path(path).parent_path());
-    std::mt19937_64 rng(std::random_device{}());
-    std::string data = magic ? "LibvirtQemudSave" : "just some file!!";
-    while (data.size() < size) {
-        data.push_back(static_cast<char>(rng() & 0xff));
-    }
-    std::ofstream(path, std::ios::binary) << data;
-    // Written when its checkpoint was taken, not a moment ago.
-    fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::hours(2));
-    return data;
-}
 
 // A test-driver host: VM `vm1` with checkpoint `s1` (external memory in `mem1`) and VM `vm2`
 // with checkpoint `s2` (external memory in `mem2`, a child `s2-child` that is current).

@@ -10,54 +10,11 @@
 set -euo pipefail
 snapgov=$1
 here=$(cd "$(dirname "$0")" && pwd)
-if [[ $(id -u) -ne 0 ]]; then
-  echo "SKIP: needs root to start libvirtd and QEMU"
-  exit 77
-fi
+source "$here/lib.sh"
 for tool in age age-keygen qemu-img virsh; do
   command -v "$tool" >/dev/null || { echo "FAILED: $tool is missing (scripts/setup.sh --with-integration)"; exit 1; }
 done
-
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok: $what"
-  else failed=$((failed + 1)); echo "FAILED: $what"; fi
-}
-
-daemons=$("$here/libvirtd.sh")
-work=$(mktemp -d /tmp/snapgov-itd-XXXXXX)
-vm=snapgov-itd-$$
-cleanup() {
-  virsh -q destroy "$vm" >/dev/null 2>&1 || true
-  virsh -q undefine "$vm" --snapshots-metadata >/dev/null 2>&1 || true
-  rm -rf "$work"
-  if [[ $daemons == started ]]; then
-    pkill -x libvirtd || true
-    pkill -x virtlogd || true
-  fi
-}
-trap cleanup EXIT
-
-qemu-img create -q -f qcow2 "$work/disk.qcow2" 64M
-cat > "$work/vm.xml" <<XML
-<domain type='qemu'>
-  <name>$vm</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$work/disk.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-XML
-virsh -q define "$work/vm.xml" >/dev/null
-virsh -q start "$vm" >/dev/null
+setup_vm snapgov-itd-$$
 for s in A B C; do
   virsh -q snapshot-create-as "$vm" "$s" --description "RAM $s" \
     --memspec "file=$work/$s.mem,snapshot=external" \
@@ -151,5 +108,4 @@ set -e
 check "a new plan is compliant (the encrypted dump counts as protected)" test "$after_rc" -eq 0
 check "the VM is still running" bash -c "[[ \$(virsh domstate '$vm') == running ]]"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary

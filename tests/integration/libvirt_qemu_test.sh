@@ -5,50 +5,8 @@
 set -euo pipefail
 snapgov=$1
 here=$(cd "$(dirname "$0")" && pwd)
-if [[ $(id -u) -ne 0 ]]; then
-  echo "SKIP: needs root to start libvirtd and QEMU"
-  exit 77
-fi
-
-passed=0
-failed=0
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok: $what"
-  else failed=$((failed + 1)); echo "FAILED: $what"; fi
-}
-
-daemons=$("$here/libvirtd.sh")
-work=$(mktemp -d /tmp/snapgov-it-XXXXXX)
-vm=snapgov-it-$$
-cleanup() {
-  virsh -q destroy "$vm" >/dev/null 2>&1 || true
-  virsh -q undefine "$vm" --snapshots-metadata >/dev/null 2>&1 || true
-  rm -rf "$work"
-  if [[ $daemons == started ]]; then
-    "$here/libvirtd.sh" stop
-  fi
-}
-trap cleanup EXIT
-
-qemu-img create -q -f qcow2 "$work/disk.qcow2" 64M
-cat > "$work/vm.xml" <<XML
-<domain type='qemu'>
-  <name>$vm</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$work/disk.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-XML
-virsh -q define "$work/vm.xml" >/dev/null
-virsh -q start "$vm" >/dev/null
+source "$here/lib.sh"
+setup_vm snapgov-it-$$
 virsh -q metadata "$vm" urn:snapgov:labels --key sg \
   --set '<labels><tier>production</tier></labels>' >/dev/null
 virsh -q snapshot-create-as "$vm" with-ram --description "RAM and disk" \
@@ -112,5 +70,4 @@ check "the VM is still running" bash -c "[[ \$(virsh domstate '$vm') == running 
 # that the dumps module must find. This documents the behaviour snapgov relies on.
 check "libvirt left the memory dump behind (orphan)" test -f "$work/with-ram.mem"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary

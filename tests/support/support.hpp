@@ -1,0 +1,47 @@
+#pragma once
+/// Helpers shared by snapgov's Catch2 tests: temporary folders, running a command as a user
+/// would, and fake memory dumps.
+
+#include <filesystem>
+#include <string>
+
+namespace snapgov::testing {
+
+/// A fresh folder under the system's temporary directory, removed with everything in it
+/// when the object goes away.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix = "snapgov-test");
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+    /// The path of `name` inside the folder, as a string.
+    [[nodiscard]] std::string str(const std::string& name) const { return (path_ / name).string(); }
+    /// Writes `text` to `name` inside the folder and returns its path.
+    std::filesystem::path write(const std::string& name, const std::string& text) const;
+
+private:
+    std::filesystem::path path_;
+};
+
+/// The whole content of a file (empty if it cannot be read).
+[[nodiscard]] std::string slurp(const std::filesystem::path& path);
+
+/// What a command did: its exit code (-1 if it did not exit normally), stdout and stderr.
+struct Run {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+/// Runs `command` with /bin/sh, capturing stdout and stderr.
+[[nodiscard]] Run run_command(const std::string& command);
+
+/// Writes a fake memory dump of `size` bytes: libvirt's save-image magic (or, with
+/// `magic = false`, plain text) followed by random bytes, dated two hours back (written when
+/// its checkpoint was taken, not a moment ago). Returns the bytes written.
+std::string write_dump(const std::string& path, std::size_t size, bool magic = true);
+
+} // namespace snapgov::testing
