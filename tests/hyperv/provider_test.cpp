@@ -272,7 +272,8 @@ TEST_CASE("a job that does not end in time is a timeout error", "[provider][acti
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("ModifySystemSettings job"));
     CHECK_THAT(r.error().message, Catch::Contains("still Running after 1s"));
-    CHECK(elapsed < std::chrono::seconds(3));
+    // The job never ends: anything bounded proves the timeout; 10 s leaves room for load.
+    CHECK(elapsed < std::chrono::seconds(10));
 }
 
 TEST_CASE("a method's error return code is reported by name", "[provider][actions]") {

@@ -154,7 +154,8 @@ TEST_CASE("a server that stops answering is a timeout within the configured boun
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("timed out after 1s"));
     CHECK_THAT(r.error().message, Catch::Contains("Enumerate Msvm_VirtualSystemSettingData"));
-    CHECK(elapsed < std::chrono::seconds(4));
+    // Far below the server's 30 s stall, with room for a loaded CI machine.
+    CHECK(elapsed < std::chrono::seconds(10));
 }
 
 TEST_CASE("a certificate from another CA is a TLS error, and insecure: true connects",
