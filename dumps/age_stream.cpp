@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <fcntl.h>
+#include <future>
 #include <optional>
+#include <system_error>
 #include <vector>
 
 #include <openssl/crypto.h>
@@ -85,6 +88,24 @@ Result<AgeStanza> wrap_for(const X25519Recipient& recipient, const detail::FileK
 
 } // namespace
 
+/// Defined here so that the payload key never appears in a public header.
+class AgeReadbackCheck {
+public:
+    AgeReadbackCheck() = default;
+    AgeReadbackCheck(const AgeReadbackCheck&) = delete;
+    AgeReadbackCheck& operator=(const AgeReadbackCheck&) = delete;
+    ~AgeReadbackCheck() { detail::secure_zero(payload_key); }
+
+    std::vector<std::uint8_t> prologue; // header + payload nonce, as written
+    Key32 payload_key{};
+    std::uint64_t payload_bytes = 0; // sealed chunks, tags included
+    std::uint64_t chunks = 0;
+};
+
+void AgeReadbackCheckDelete::operator()(AgeReadbackCheck* p) const noexcept {
+    delete p;
+}
+
 Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
                                     std::span<const X25519Recipient> recipients,
                                     const AgeStreamOptions& options) {
@@ -128,8 +149,11 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     }
 
     AgeEncryptStats stats;
+    stats.readback.reset(new AgeReadbackCheck());
+    stats.readback->payload_key = payload_key.key;
     detail::Sha256 hash;
-    std::vector<std::uint8_t> prologue(header.begin(), header.end());
+    std::vector<std::uint8_t>& prologue = stats.readback->prologue;
+    prologue.assign(header.begin(), header.end());
     prologue.insert(prologue.end(), nonce.begin(), nonce.end());
     if (auto r = write_all(out_fd, prologue, options.output_name); !r)
         return tl::unexpected(r.error());
@@ -146,14 +170,34 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     std::array<std::vector<std::uint8_t>, 2> outs{
         std::vector<std::uint8_t>(batch * kSealedChunkSize),
         std::vector<std::uint8_t>(batch * kSealedChunkSize)};
+    // Declared after the buffers it reads, so that it is joined before they are freed.
+    // The whole-file SHA-256 (for the journal and the report) is serial: it runs on its own
+    // thread, one batch behind the write, so neither the I/O thread nor the sealing waits.
+    std::future<void> hashing;
+    auto finish_hashing = [&] {
+        if (hashing.valid())
+            hashing.get();
+    };
     std::size_t pending = 0; // sealed bytes of the previous batch not yet written
     std::uint64_t pending_plain = 0;
     auto flush = [&](const std::vector<std::uint8_t>& buf) -> Result<void> {
         if (pending == 0)
             return {};
+        finish_hashing();
+        try {
+            hashing = std::async(std::launch::async, [&hash, data = buf.data(), len = pending] {
+                hash.update({data, len});
+            });
+        } catch (const std::system_error&) {
+            hash.update({buf.data(), pending}); // no thread to spare: hash here instead
+        }
         if (auto r = write_all(out_fd, {buf.data(), pending}, options.output_name); !r)
             return r;
-        hash.update({buf.data(), pending});
+        if (options.start_writeback) {
+            // Asynchronous: queues the batch for write-back, errors surface at fsync.
+            (void)::sync_file_range(out_fd, static_cast<off_t>(stats.ciphertext_bytes),
+                                    static_cast<off_t>(pending), SYNC_FILE_RANGE_WRITE);
+        }
         stats.ciphertext_bytes += pending;
         stats.plaintext_bytes += pending_plain;
         pending = 0;
@@ -194,6 +238,8 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
             next_got = fill(in_fd, in_next, 1, options.input_name);
         }
         pool.wait();
+        // The next iteration seals into the buffer just hashed.
+        finish_hashing();
         if (!flushed)
             return tl::unexpected(flushed.error());
         if (!next_got)
@@ -204,7 +250,9 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         pending_plain = data_len;
         counter += chunks;
         if (eof) {
-            if (auto r = flush(outs[k % 2]); !r)
+            auto r = flush(outs[k % 2]);
+            finish_hashing();
+            if (!r)
                 return tl::unexpected(r.error());
             break;
         }
@@ -212,7 +260,94 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         got = next_got;
     }
     stats.ciphertext_sha256 = hash.finish();
+    stats.readback->payload_bytes = stats.ciphertext_bytes - prologue.size();
+    stats.readback->chunks = counter;
     return stats;
+}
+
+Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
+                                 const AgeStreamOptions& options) {
+    const std::string& name = options.input_name;
+    auto mismatch = [&](const std::string& what) {
+        return fail(ErrorCode::verification,
+                    name + " read back differs from what was written: " + what);
+    };
+    {
+        std::vector<std::uint8_t> head(check.prologue.size());
+        auto n = read_full(fd, head, name);
+        if (!n)
+            return tl::unexpected(n.error());
+        if (*n != head.size())
+            return mismatch("it is truncated inside the header");
+        if (head != check.prologue)
+            return mismatch("the header differs");
+    }
+    const std::size_t batch = std::max<std::size_t>(1, options.batch_chunks);
+    const std::size_t cap = batch * kSealedChunkSize;
+    detail::ChunkPool pool(options.threads);
+    std::vector<detail::ChaChaPoly> aeads(pool.size());
+    std::vector<std::uint8_t> in_cur(cap), in_next(cap);
+    // Authenticating means decrypting: the scratch plaintext is wiped on every exit.
+    struct Scratch {
+        std::vector<std::uint8_t> bytes;
+        ~Scratch() { detail::secure_zero(bytes); }
+    } plain{std::vector<std::uint8_t>(batch * kChunkSize)};
+    std::vector<std::uint8_t> ok(batch);
+
+    std::uint64_t left = check.payload_bytes;
+    auto read_batch = [&](std::vector<std::uint8_t>& buf) -> Result<std::size_t> {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(cap, left));
+        auto n = read_full(fd, {buf.data(), want}, name);
+        if (!n)
+            return tl::unexpected(n.error());
+        if (*n != want)
+            return fail(ErrorCode::verification,
+                        name + " read back differs from what was written: it is truncated");
+        left -= want;
+        return want;
+    };
+    auto got = read_batch(in_cur);
+    if (!got)
+        return tl::unexpected(got.error());
+    std::uint64_t base = 0;
+    while (*got > 0) {
+        const std::size_t data_len = *got;
+        const std::size_t chunks = (data_len + kSealedChunkSize - 1) / kSealedChunkSize;
+        const std::uint8_t* in_data = in_cur.data();
+        pool.start(chunks, [&, in_data, data_len, base](std::size_t i, unsigned w) {
+            const std::size_t off = i * kSealedChunkSize;
+            const std::size_t len = std::min(kSealedChunkSize, data_len - off);
+            ok[i] = static_cast<std::uint8_t>(
+                len >= kTagSize &&
+                aeads[w].open(
+                    check.payload_key, chunk_nonce(base + i, base + i + 1 == check.chunks),
+                    {in_data + off, len}, {plain.bytes.data() + i * kChunkSize, len - kTagSize}));
+        });
+        Result<std::size_t> next = std::size_t{0};
+        if (left > 0)
+            next = read_batch(in_next);
+        pool.wait();
+        for (std::size_t i = 0; i < chunks; ++i) {
+            if (!ok[i])
+                return mismatch("payload chunk " + std::to_string(base + i) +
+                                " does not authenticate");
+        }
+        if (!next)
+            return tl::unexpected(next.error());
+        base += chunks;
+        std::swap(in_cur, in_next);
+        got = next;
+    }
+    if (base != check.chunks)
+        return mismatch("it has " + std::to_string(base) + " chunks, not " +
+                        std::to_string(check.chunks));
+    std::uint8_t extra = 0;
+    auto n = read_full(fd, {&extra, 1}, name);
+    if (!n)
+        return tl::unexpected(n.error());
+    if (*n != 0)
+        return mismatch("it has trailing data");
+    return {};
 }
 
 namespace {

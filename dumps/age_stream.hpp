@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -25,13 +26,30 @@ struct AgeStreamOptions {
     ProgressFn progress;                ///< optional progress callback (calling thread)
     std::string input_name = "input";   ///< how error messages name the input
     std::string output_name = "output"; ///< how error messages name the output
+    /// age_encrypt(): start write-back of each written batch (sync_file_range) so that the
+    /// caller's final fsync has little left to do. A hint only: never a durability promise.
+    bool start_writeback = false;
 };
+
+class AgeReadbackCheck;
+
+/// Deletes an AgeReadbackCheck (defined in age_stream.cpp, so the type can stay opaque).
+struct AgeReadbackCheckDelete {
+    void operator()(AgeReadbackCheck* p) const noexcept;
+};
+
+/// What age_verify_readback() needs to check a ciphertext read back from storage: the
+/// header and nonce written, the payload key (wiped when this is destroyed) and the size.
+using AgeReadbackCheckPtr = std::unique_ptr<AgeReadbackCheck, AgeReadbackCheckDelete>;
 
 /// What age_encrypt() wrote.
 struct AgeEncryptStats {
     std::uint64_t plaintext_bytes = 0;
     std::uint64_t ciphertext_bytes = 0;               ///< header + nonce + sealed chunks
     std::array<std::uint8_t, 32> ciphertext_sha256{}; ///< SHA-256 of every byte written
+    /// Lets age_verify_readback() check the written file without a second SHA-256 pass.
+    /// Holds the payload key: keep it only until the check is done.
+    AgeReadbackCheckPtr readback;
 };
 
 /// Encrypts everything readable from `in_fd` to `out_fd` for `recipients` (at least one),
@@ -42,6 +60,17 @@ struct AgeEncryptStats {
 [[nodiscard]] Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
                                                   std::span<const X25519Recipient> recipients,
                                                   const AgeStreamOptions& options = {});
+
+/// Checks that the ciphertext readable from `fd` (from its current offset) is byte for byte
+/// what age_encrypt() wrote, as described by `check`: the header and nonce are compared, and
+/// every payload chunk is authenticated with the payload key (ChaCha20-Poly1305, on the
+/// worker pool while the next batch is read), in order, with the final-chunk flag on the last
+/// one only, and the size must match exactly. A changed, missing, reordered or extra byte
+/// fails with ErrorCode::verification naming the first bad chunk; a read error fails with
+/// ErrorCode::io. Since the bytes equal what was written, the SHA-256 in AgeEncryptStats is
+/// also the SHA-256 of the file. Decrypted scratch data is wiped before returning.
+[[nodiscard]] Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
+                                               const AgeStreamOptions& options = {});
 
 /// Failure classes of decryption, as the age conformance suite distinguishes them.
 enum class AgeFailure {

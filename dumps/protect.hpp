@@ -6,6 +6,7 @@
 /// plaintext is intact, or a complete verified ciphertext is durable under FILE.age.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct ProtectOptions {
     std::string state_dir;                   ///< journal directory (created 0700 if missing)
     ProgressFn progress;                     ///< plaintext bytes encrypted so far
     unsigned threads = 0;                    ///< 0 = one per online CPU
+    /// Test hook: called with the ciphertext path once it is durable under its final name
+    /// and before it is read back and verified (tests use it to simulate a storage error).
+    std::function<void(const std::string& ciphertext_path)> before_readback;
 };
 
 /// What protect_file() did.
@@ -37,7 +41,9 @@ struct ProtectReport {
 };
 
 /// Encrypts `path` to `path.age` (through `path.age.partial`, fsync, rename, directory
-/// fsync), re-reads the result to check its size and SHA-256 against what was written, then
+/// fsync), re-reads the result (page cache dropped first) and checks that it is exactly what
+/// was written: same header, every chunk authenticating in order, same size (so the SHA-256
+/// computed while writing, recorded in the journal and the report, is the file's), then
 /// wipes `path` unless `keep_plaintext`. Refuses before writing anything: a missing,
 /// non-regular or symlinked file, a hard-linked file (unless keeping it), an existing
 /// `path.age` or `path.age.partial`, a pending journal for the same file, or too little free

@@ -209,3 +209,155 @@ TEST_CASE("kill -9 at random points never loses the dump", "[protect][crash]") {
     CHECK(rolled_back + completed + untouched == kRounds);
     CHECK(rolled_back > 0);
 }
+
+namespace {
+
+// Flips one bit of the byte at `offset` (from the end when negative) of `path`, in place.
+void flip_byte(const std::string& path, long offset) {
+    auto bytes = test::read_file(path);
+    REQUIRE(!bytes.empty());
+    const auto at = offset >= 0 ? static_cast<std::size_t>(offset)
+                                : bytes.size() - static_cast<std::size_t>(-offset);
+    REQUIRE(at < bytes.size());
+    bytes[at] ^= 0x01;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY));
+    REQUIRE(fd.valid());
+    REQUIRE(::pwrite(fd.get(), bytes.data() + at, 1, static_cast<off_t>(at)) == 1);
+    REQUIRE(::fsync(fd.get()) == 0);
+}
+
+} // namespace
+
+TEST_CASE("read-back verification accepts the written file and rejects any change",
+          "[protect][readback]") {
+    test::TempDir dir;
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    std::vector<X25519Recipient> to{id->recipient()};
+    // Sizes: empty, one partial chunk, an exact chunk multiple, several batches (batch of 2).
+    for (std::size_t size :
+         {std::size_t{0}, std::size_t{100}, std::size_t{2 * 65536}, std::size_t{5 * 65536 + 7}}) {
+        INFO("plaintext size " << size);
+        const std::string in_path = dir.file("in");
+        const std::string out_path = dir.file("out.age");
+        test::write_file(in_path, test::random_data(size));
+        UniqueFd in(::open(in_path.c_str(), O_RDONLY));
+        UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600));
+        REQUIRE(in.valid());
+        REQUIRE(out.valid());
+        AgeStreamOptions so;
+        so.batch_chunks = 2;
+        auto enc = age_encrypt(in.get(), out.get(), to, so);
+        REQUIRE(enc);
+        REQUIRE(enc->readback);
+        std::string digest;
+        for (auto b : enc->ciphertext_sha256) {
+            static const char* kHex = "0123456789abcdef";
+            digest += kHex[b >> 4];
+            digest += kHex[b & 15];
+        }
+        CHECK(test::sha256_hex(test::read_file(out_path)) == digest);
+        auto verify = [&] {
+            UniqueFd fd(::open(out_path.c_str(), O_RDONLY));
+            REQUIRE(fd.valid());
+            return age_verify_readback(fd.get(), *enc->readback, so);
+        };
+        CHECK(verify());
+        const auto good = test::read_file(out_path);
+
+        for (long at : {10L, static_cast<long>(good.size() / 2), -1L, -17L}) {
+            test::write_file(out_path, good);
+            flip_byte(out_path, at);
+            auto r = verify();
+            REQUIRE_FALSE(r);
+            CHECK(r.error().code == snapgov::ErrorCode::verification);
+        }
+        auto truncated = good;
+        truncated.pop_back();
+        test::write_file(out_path, truncated);
+        CHECK_FALSE(verify());
+        auto longer = good;
+        longer.push_back(0);
+        test::write_file(out_path, longer);
+        CHECK_FALSE(verify());
+    }
+}
+
+TEST_CASE("a corrupted byte in the written ciphertext is caught before the plaintext is wiped",
+          "[protect][readback]") {
+    test::TempDir dir;
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    const std::string f = dir.file("vm.mem");
+    const auto data = test::random_data(3 * 1024 * 1024 + 5);
+    ProtectOptions opt;
+    opt.recipients = {id->recipient()};
+    opt.state_dir = dir.file("state");
+    // A byte in the header, in a middle chunk, and in the final chunk's tag.
+    for (long at : {20L, 1024L * 1024L, -1L}) {
+        INFO("corrupted offset " << at);
+        test::write_file(f, data);
+        bool corrupted = false;
+        opt.before_readback = [&](const std::string& c) {
+            flip_byte(c, at);
+            corrupted = true;
+        };
+        auto r = protect_file(f, opt);
+        CHECK(corrupted);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == snapgov::ErrorCode::verification);
+        CHECK(test::read_file(f) == data);
+        CHECK_FALSE(exists(f + ".age"));
+        CHECK_FALSE(exists(f + ".age.partial"));
+        CHECK(journal_count(opt.state_dir) == 0);
+    }
+}
+
+TEST_CASE("a run killed before its read-back is completed by recovery, or rolled back if the "
+          "ciphertext was damaged",
+          "[protect][readback]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    const auto data = test::random_data(2 * 1024 * 1024 + 11);
+    for (bool damage : {false, true}) {
+        INFO("ciphertext damaged: " << damage);
+        test::TempDir dir;
+        const std::string f = dir.file("vm.mem");
+        const std::string state = dir.file("state");
+        test::write_file(f, data);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            ProtectOptions o;
+            o.recipients = {id->recipient()};
+            o.state_dir = state;
+            o.before_readback = [&](const std::string& c) {
+                if (damage)
+                    flip_byte(c, 70000);
+                ::raise(SIGKILL);
+            };
+            auto r = protect_file(f, o);
+            ::_exit(r ? 0 : 1);
+        }
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFSIGNALED(status));
+        CHECK(exists(f + ".age"));
+        CHECK(journal_count(state) == 1);
+
+        auto actions = recover(state);
+        REQUIRE(actions);
+        REQUIRE(actions->size() == 1);
+        INFO((*actions)[0].detail);
+        CHECK(journal_count(state) == 0);
+        if (damage) {
+            CHECK((*actions)[0].outcome == RecoveryAction::Outcome::rolled_back);
+            CHECK(test::read_file(f) == data);
+            CHECK_FALSE(exists(f + ".age"));
+        } else {
+            CHECK((*actions)[0].outcome == RecoveryAction::Outcome::completed);
+            CHECK_FALSE(exists(f));
+            CHECK(decrypt(f + ".age", *id) == data);
+        }
+    }
+}
