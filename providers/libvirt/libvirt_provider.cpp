@@ -344,16 +344,24 @@ Result<HostInventory> LibvirtProvider::do_collect() {
     return host;
 }
 
-Result<void> LibvirtProvider::do_delete_checkpoint(const Vm& vm, const Checkpoint& checkpoint) {
+Result<DomainHandle> LibvirtProvider::lookup_domain(const Vm& vm) {
     if (auto ok = ensure_connected(); !ok) {
         return tl::unexpected(ok.error());
     }
-    const DomainHandle domain(virDomainLookupByUUIDString(connection_.get(), vm.id.c_str()));
+    DomainHandle domain(virDomainLookupByUUIDString(connection_.get(), vm.id.c_str()));
     if (!domain) {
         return tl::unexpected(libvirt_error("cannot find domain " + vm.id));
     }
+    return domain;
+}
+
+Result<void> LibvirtProvider::do_delete_checkpoint(const Vm& vm, const Checkpoint& checkpoint) {
+    auto domain = lookup_domain(vm);
+    if (!domain) {
+        return tl::unexpected(domain.error());
+    }
     const SnapshotHandle snapshot(
-        virDomainSnapshotLookupByName(domain.get(), checkpoint.name.c_str(), 0));
+        virDomainSnapshotLookupByName(domain->get(), checkpoint.name.c_str(), 0));
     if (!snapshot) {
         if (last_error_code() == VIR_ERR_NO_DOMAIN_SNAPSHOT) {
             // Already gone: the desired state holds, and verification will confirm it.
@@ -416,12 +424,12 @@ Result<void> LibvirtProvider::do_make_disk_only(const Vm& vm, const Checkpoint& 
         // An earlier attempt stopped between delete and redefine: finish it.
         return replay_journal(journal_file);
     }
-    const DomainHandle domain(virDomainLookupByUUIDString(connection_.get(), vm.id.c_str()));
+    auto domain = lookup_domain(vm);
     if (!domain) {
-        return tl::unexpected(libvirt_error("cannot find domain " + vm.id));
+        return tl::unexpected(domain.error());
     }
     const SnapshotHandle snapshot(
-        virDomainSnapshotLookupByName(domain.get(), checkpoint.name.c_str(), 0));
+        virDomainSnapshotLookupByName(domain->get(), checkpoint.name.c_str(), 0));
     if (!snapshot) {
         return tl::unexpected(libvirt_error("cannot find snapshot"));
     }

@@ -44,6 +44,8 @@ private:
     /// driver's state lives in the connection, so a live connection is never replaced.
     [[nodiscard]] Result<void> ensure_connected();
     [[nodiscard]] Result<Vm> read_domain(virDomainPtr domain);
+    /// Reconnects if needed, then finds the VM's domain by UUID.
+    [[nodiscard]] Result<DomainHandle> lookup_domain(const Vm& vm);
     [[nodiscard]] Result<void> register_events();
     void deregister_events();
     /// Redefines the checkpoint (and its children) recorded in the journal file `path`, then
