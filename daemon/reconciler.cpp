@@ -458,7 +458,42 @@ PassResult Reconciler::enforce(TimePoint now, const PassOptions& options) {
     const bool acted =
         std::any_of(pass.results.begin(), pass.results.end(),
                     [](const ActionResult& r) { return r.outcome == Outcome::done; });
-    if (acted) {
+    if (!acted) {
+        return pass;
+    }
+    verify(pass, options.scope);
+    // Deleting a checkpoint leaves its external memory file behind (libvirt 9): the
+    // re-evaluation sees it as an orphan. Handle those files in this pass, under the same
+    // cap, when every provider answered both collections; other orphans wait for the next.
+    std::set<std::string> freed;
+    for (const auto& r : pass.results) {
+        if (r.outcome != Outcome::done || r.action.kind != ActionKind::delete_checkpoint) {
+            continue;
+        }
+        const HostInventory* host = pass.inventory.host(r.action.provider);
+        const Vm* vm = host != nullptr ? find_vm(*host, r.action.vm_id) : nullptr;
+        const Checkpoint* cp =
+            vm != nullptr ? find_checkpoint(*vm, r.action.checkpoint_id) : nullptr;
+        if (cp != nullptr) {
+            freed.insert(cp->memory_files.begin(), cp->memory_files.end());
+        }
+    }
+    if (freed.empty() || !all_complete || !pass.provider_errors.empty() || !pass.after) {
+        return pass;
+    }
+    bool followed_up = false;
+    for (const auto& action : pass.after->actions) {
+        if (!is_orphan_kind(action.kind) || freed.count(action.path) == 0 || attempted >= cap ||
+            (options.cancel != nullptr && options.cancel->load())) {
+            continue;
+        }
+        ++attempted;
+        ActionResult r = execute(action, pass.inventory);
+        r.detail += " (memory file of a checkpoint deleted in this pass)";
+        followed_up = followed_up || r.outcome == Outcome::done;
+        pass.results.push_back(std::move(r));
+    }
+    if (followed_up) {
         verify(pass, options.scope);
     }
     return pass;

@@ -61,8 +61,8 @@ run policy check policy.yaml --now "$now"
 run dump scan dumps
 run plan -c policy.yaml --now "$now"
 run enforce --once -c policy.yaml --now "$now"
-echo "(prod-web-01's pre-upgrade.mem now shows as an orphan: deleting a checkpoint with an"
-echo " external memory file leaves the file behind, as libvirt 9 does; the next pass wipes it)"
+echo "(deleting prod-web-01's pre-upgrade left its external memory file behind, as libvirt 9"
+echo " does; with orphans: wipe, the same pass wiped it after the deletion was verified)"
 printf '\n$ find dumps -type f | sort\n'
 find dumps -type f | sort
 if [[ -f demo-key.txt ]]; then

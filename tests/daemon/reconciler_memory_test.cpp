@@ -295,3 +295,43 @@ TEST_CASE("orphans: encrypt turns an orphan into FILE.age", "[reconciler][orphan
     CHECK(f.decrypt(orphan + ".age") == data);
     CHECK(pass.exit_code() == 0);
 }
+
+TEST_CASE("the memory file of a checkpoint deleted by the pass is handled in the same pass",
+          "[reconciler][orphans]") {
+    Fixture f(policies::MemoryState::keep);
+    policies::Policy deny;
+    deny.name = "deny-vm1";
+    deny.mode = policies::Mode::enforce;
+    deny.deny = true;
+    deny.match.names = {"vm1"};
+    f.config.policies.push_back(deny);
+    f.config.memory_dumps.scan_paths = {f.dir.str("snapshots")};
+
+    SECTION("orphans: wipe wipes it, after the deletion, within the pass") {
+        f.config.memory_dumps.orphans = policies::OrphanAction::wipe;
+        const PassResult pass = f.enforce();
+        REQUIRE(pass.results.size() == 2);
+        CHECK(pass.results[0].action.kind == ActionKind::delete_checkpoint);
+        CHECK(pass.results[1].action.kind == ActionKind::wipe_orphan);
+        CHECK(pass.results[1].action.path == f.mem1);
+        CHECK(pass.results[1].outcome == Outcome::done);
+        CHECK_FALSE(fs::exists(f.mem1));
+        CHECK(fs::exists(f.mem2)); // still referenced by vm2's checkpoint
+        CHECK(pass.exit_code() == 0);
+    }
+    SECTION("the blast-radius cap counts the follow-up too") {
+        f.config.memory_dumps.orphans = policies::OrphanAction::wipe;
+        f.config.safety.max_actions_per_run = 1;
+        const PassResult pass = f.enforce();
+        REQUIRE(pass.results.size() == 1);
+        CHECK(fs::exists(f.mem1));
+        CHECK(pass.exit_code() == 1);
+    }
+    SECTION("orphans: report leaves it, as a finding") {
+        const PassResult pass = f.enforce();
+        REQUIRE(pass.results.size() == 1);
+        CHECK(fs::exists(f.mem1));
+        REQUIRE(pass.after.has_value());
+        CHECK(pass.after->violations() == 1);
+    }
+}
