@@ -315,12 +315,20 @@ def part2(work):
               daemon.stderr()[-800:])
         check("SIGTERM exits 0", daemon.stop() == 0)
     finally:
-        if daemon:
-            daemon.stop(signal.SIGKILL)
-        virsh("destroy", vm, check_rc=False)
-        virsh("undefine", vm, "--snapshots-metadata", check_rc=False)
+        # Every step is attempted even if one fails or hangs: no VM may outlive the test.
+        steps = [lambda: daemon and daemon.stop(signal.SIGKILL),
+                 lambda: virsh("destroy", vm, check_rc=False),
+                 lambda: virsh("undefine", vm, "--snapshots-metadata", check_rc=False),
+                 # A QEMU that libvirtd lost track of (it was killed under it) is ended here.
+                 lambda: subprocess.run(["pkill", "-f", f"guest={vm},"], check=False)]
         if started == "started":
-            subprocess.run([os.path.join(HERE, "libvirtd.sh"), "stop"], timeout=60, check=False)
+            steps.append(lambda: subprocess.run([os.path.join(HERE, "libvirtd.sh"), "stop"],
+                                                timeout=60, check=False))
+        for step in steps:
+            try:
+                step()
+            except Exception as e:  # reported, and the next step still runs
+                print(f"cleanup: {e!r}", flush=True)
 
 
 def main():

@@ -25,6 +25,7 @@ summary() { # prints the closing line; the exit status says whether all passed
 lib_cleanup() {
   virsh -q destroy "$vm" >/dev/null 2>&1 || true
   virsh -q undefine "$vm" --snapshots-metadata >/dev/null 2>&1 || true
+  pkill -f "guest=$vm," || true  # a QEMU that libvirtd lost track of
   rm -rf "$work"
   if [[ $daemons == started ]]; then
     "$lib_here/libvirtd.sh" stop

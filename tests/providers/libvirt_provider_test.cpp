@@ -8,6 +8,7 @@
 #include "providers/libvirt/libvirt_provider.hpp"
 #include "providers/libvirt/snapshot_xml.hpp"
 #include "providers/registry.hpp"
+#include "tests/support/support.hpp"
 
 using namespace snapgov;
 using namespace snapgov::providers;
@@ -177,12 +178,6 @@ const Checkpoint& checkpoint_named(const Vm& vm, const std::string& name) {
     throw std::logic_error("unreachable");
 }
 
-std::string journal_dir() {
-    std::string tmpl = "/tmp/snapgov-journal-XXXXXX";
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    return tmpl;
-}
-
 } // namespace
 
 TEST_CASE("snapshot XML: the disk-only form drops the memory file and the running state",
@@ -234,7 +229,8 @@ TEST_CASE("libvirt: make_disk_only keeps the checkpoint, its parent, children an
     const Checkpoint& with_ram = checkpoint_named(vm, "with-ram");
     REQUIRE(with_ram.memory == MemoryKind::external);
 
-    REQUIRE(provider->make_disk_only(vm, with_ram, journal_dir()).has_value());
+    const snapgov::testing::TempDir journal("snapgov-journal");
+    REQUIRE(provider->make_disk_only(vm, with_ram, journal.path().string()).has_value());
     auto after = provider->collect();
     REQUIRE(after.has_value());
     const Vm& vm2 = vm_named(*after, "web-01");
@@ -251,7 +247,8 @@ TEST_CASE("libvirt: make_disk_only keeps the checkpoint, its parent, children an
     CHECK(child.memory == MemoryKind::internal);
 
     // Internal memory cannot be separated from the disk image.
-    auto refused = provider->make_disk_only(vm2, child, journal_dir());
+    const snapgov::testing::TempDir journal2("snapgov-journal");
+    auto refused = provider->make_disk_only(vm2, child, journal2.path().string());
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().code == ErrorCode::unsupported);
 }
@@ -279,7 +276,8 @@ TEST_CASE("libvirt: finish_disk_only redefines a checkpoint from an interrupted 
         "</domainsnapshot>");
     REQUIRE(xml.has_value());
     j.target = {"with-ram", *xml, false};
-    const std::string dir = journal_dir();
+    const snapgov::testing::TempDir journal_folder("snapgov-journal");
+    const std::string dir = journal_folder.path().string();
     const std::string journal = dir + "/libvirt-redefine-test.xml";
     { std::ofstream(journal) << libvirt::journal_to_xml(j); }
     // A journal of another connection is left alone.
