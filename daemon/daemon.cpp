@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -21,45 +22,27 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
+#include "cli/render/report.hpp"
 #include "core/log.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_server.hpp"
-#include "daemon/reconciler.hpp"
-#include "daemon/report.hpp"
-#include "policies/config_loader.hpp"
+#include "engine/config.hpp"
+#include "engine/engine.hpp"
 #include "providers/registry.hpp"
 
 namespace snapgov::daemon {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using SteadyClock = std::chrono::steady_clock;
+using engine::Outcome;
+using engine::PassResult;
+using engine::PassScope;
 
 namespace {
 
-std::string sha256_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    const std::string data = text.str();
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-        out += kHex[digest[i] >> 4];
-        out += kHex[digest[i] & 15];
-    }
-    return out;
-}
-
 void notify(const std::string& state) {
     (void)sd_notify(0, state.c_str());
-}
-
-std::string_view scope_name(PassScope scope) {
-    return scope == PassScope::full ? "full" : "deny";
 }
 
 /// What the loop remembers of the last pass, for `status` and STATUS=.
@@ -84,8 +67,8 @@ struct LastPass {
 /// keeps it alive, so a pass that outlives a forced shutdown never touches freed memory.
 class Daemon : public std::enable_shared_from_this<Daemon> {
 public:
-    explicit Daemon(std::string config_path)
-        : config_path_(std::move(config_path)), registry_(providers::builtin_registry()),
+    Daemon(std::string config_path, std::shared_ptr<const providers::ProviderRegistry> registry)
+        : config_path_(std::move(config_path)), registry_(std::move(registry)),
           signals_(io_, SIGHUP, SIGTERM, SIGINT), full_timer_(io_), deny_timer_(io_),
           watchdog_timer_(io_), shutdown_timer_(io_) {}
 
@@ -94,8 +77,8 @@ public:
         if (!loaded) {
             return 2;
         }
-        install(std::move(loaded));
-        const auto& d = config_->config.daemon;
+        install(std::move(*loaded));
+        const auto& d = config_.config->daemon;
         auto self = shared_from_this();
         auto control =
             ControlServer::start(io_, d.control_socket, d.control_group,
@@ -109,7 +92,7 @@ public:
         control_ = std::move(*control);
         if (!d.metrics_listen.empty()) {
             auto metrics = MetricsServer::start(io_, d.metrics_listen,
-                                                [self] { return self->metrics_.render(); });
+                                                [self] { return self->metrics_->render(); });
             if (!metrics) {
                 log::error(metrics.error().message);
                 return 2;
@@ -133,33 +116,30 @@ public:
 private:
     // --- configuration -----------------------------------------------------------------
 
-    std::unique_ptr<policies::LoadedConfig> load() {
-        auto loaded = policies::load_config_file(config_path_);
+    std::optional<engine::LoadedConfig> load() {
+        auto loaded = engine::load_config(config_path_, *registry_);
         if (!loaded) {
             log::error(loaded.error().message);
-            return nullptr;
+            return std::nullopt;
         }
         for (const auto& w : loaded->warnings) {
             log::warning(w.format());
         }
-        for (const auto& spec : loaded->config.providers) {
-            if (auto valid = registry_.validate(spec); !valid) {
-                log::error(valid.error().message);
-                return nullptr;
-            }
-        }
-        return std::make_unique<policies::LoadedConfig>(std::move(*loaded));
+        return std::move(*loaded);
     }
 
-    void install(std::unique_ptr<policies::LoadedConfig> loaded) {
-        // The new reconciler reconnects; the old one (and its connections) goes away with
-        // its last user, here or in a pass thread.
-        config_ = std::shared_ptr<policies::LoadedConfig>(std::move(loaded));
-        config_hash_ = sha256_file(config_path_);
-        auto reconciler = std::make_shared<Reconciler>(config_->config, registry_,
-                                                       config_->config.daemon.interval);
+    void install(engine::LoadedConfig loaded) {
+        // The new engine reconnects; the old one (its connections and its config) goes away
+        // with its last user, here or in a pass thread, which keeps the config it started
+        // with.
+        config_ = std::move(loaded);
+        config_hash_ = config_.sha256;
+        auto engine = std::make_shared<engine::Engine>(
+            config_.config, registry_,
+            engine::EngineOptions{config_.config->daemon.interval, config_hash_});
+        engine->add_observer(metrics_);
         std::weak_ptr<Daemon> weak = weak_from_this();
-        reconciler->set_event_sink([weak](const std::string& provider, const std::string& vm) {
+        engine->set_event_sink([weak](const std::string& provider, const std::string& vm) {
             if (auto self = weak.lock()) {
                 asio::post(self->io_, [self, provider, vm] {
                     log::debug("event from provider " + provider + " on VM " + vm);
@@ -167,8 +147,8 @@ private:
                 });
             }
         });
-        reconciler_ = std::move(reconciler);
-        has_deny_ = std::any_of(config_->config.policies.begin(), config_->config.policies.end(),
+        engine_ = std::move(engine);
+        has_deny_ = std::any_of(config_.config->policies.begin(), config_.config->policies.end(),
                                 [](const policies::Policy& p) { return p.deny; });
     }
 
@@ -182,8 +162,8 @@ private:
             notify("READY=1\nSTATUS=reload failed; previous policy in force");
             return;
         }
-        const auto& old = config_->config.daemon;
-        const auto& now = loaded->config.daemon;
+        const auto& old = config_.config->daemon;
+        const auto& now = loaded->config->daemon;
         if (old.control_socket != now.control_socket || old.control_group != now.control_group ||
             old.metrics_listen != now.metrics_listen) {
             log::warning("daemon.control_socket, control_group and metrics_listen take effect "
@@ -192,11 +172,11 @@ private:
         if (in_flight_) {
             pending_config_ = std::move(loaded);
         } else {
-            apply(std::move(loaded));
+            apply(std::move(*loaded));
         }
     }
 
-    void apply(std::unique_ptr<policies::LoadedConfig> loaded) {
+    void apply(engine::LoadedConfig loaded) {
         install(std::move(loaded));
         log::info("policy reloaded (sha256 " + config_hash_.substr(0, 12) + ")");
         notify("READY=1\nSTATUS=policy reloaded");
@@ -208,7 +188,7 @@ private:
     // --- scheduling --------------------------------------------------------------------
 
     void schedule_full() {
-        const auto interval = config_->config.daemon.interval;
+        const auto interval = config_.config->daemon.interval;
         // +-10 % jitter so many daemons started together do not hit shared hosts in step.
         std::uniform_real_distribution<double> jitter(0.9, 1.1);
         const auto delay = std::chrono::duration_cast<SteadyClock::duration>(
@@ -227,7 +207,7 @@ private:
         if (!has_deny_) {
             return;
         }
-        deny_timer_.expires_after(config_->config.daemon.deny_interval);
+        deny_timer_.expires_after(config_.config->daemon.deny_interval);
         deny_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
             if (!ec && !self->stopping_) {
                 self->request_pass(PassScope::deny);
@@ -255,32 +235,26 @@ private:
         want_full_ = want_full_ && scope != PassScope::full;
         want_deny_ = want_deny_ && scope != PassScope::deny;
         auto self = shared_from_this();
-        auto reconciler = reconciler_;
-        std::thread([self, reconciler, scope] {
-            const auto started = SteadyClock::now();
-            PassOptions options;
+        // The thread owns what it uses: the daemon and the engine (with its config) stay
+        // alive until it is done, whatever a reload or a shutdown does meanwhile.
+        std::thread([self, engine = engine_, scope] {
+            engine::PassOptions options;
             options.scope = scope;
             options.cancel = &self->cancel_;
-            auto result = std::make_shared<PassResult>(reconciler->enforce(now_utc(), options));
-            const double seconds =
-                std::chrono::duration<double>(SteadyClock::now() - started).count();
-            auto health = std::make_shared<std::vector<ProviderHealth>>(reconciler->health());
-            asio::post(self->io_, [self, result, health, scope, seconds] {
-                self->on_pass_done(*result, *health, scope, seconds);
-            });
+            auto result = std::make_shared<PassResult>(engine->enforce(now_utc(), options));
+            asio::post(self->io_, [self, result] { self->on_pass_done(*result); });
         }).detach();
     }
 
-    void on_pass_done(const PassResult& pass, const std::vector<ProviderHealth>& health,
-                      PassScope scope, double seconds) {
+    void on_pass_done(const PassResult& pass) {
         in_flight_ = false;
         // A pass allocates and frees a whole inventory on another thread; hand the freed
         // pages back so an idle daemon stays small.
         (void)malloc_trim(0);
-        record(pass, scope, seconds);
-        metrics_.record_pass(pass, scope_name(scope), seconds, health);
-        health_ = health;
-        for (const auto& e : pass.provider_errors) {
+        const PassScope scope = pass.scope;
+        record(pass);
+        health_ = pass.health;
+        for (const auto& e : pass.errors) {
             log::error(e.message);
         }
         for (const auto& r : pass.results) {
@@ -296,9 +270,9 @@ private:
         }
         const std::string summary = status_line();
         if (!last_.ran || last_.exit_code != 2 || scope == PassScope::full) {
-            log::debug(std::string(scope_name(scope)) + " pass: " + summary);
+            log::debug(std::string(engine::to_string(scope)) + " pass: " + summary);
         }
-        const bool all_up = pass.provider_errors.empty();
+        const bool all_up = pass.errors.empty();
         if (!ready_sent_ && all_up) {
             ready_sent_ = true;
             notify("READY=1\nSTATUS=" + summary);
@@ -316,7 +290,9 @@ private:
             return;
         }
         if (pending_config_) {
-            apply(std::move(pending_config_));
+            auto pending = std::move(*pending_config_);
+            pending_config_.reset();
+            apply(std::move(pending));
             return;
         }
         if (want_full_) {
@@ -326,12 +302,12 @@ private:
         }
     }
 
-    void record(const PassResult& pass, PassScope scope, double seconds) {
+    void record(const PassResult& pass) {
         last_.ran = true;
         last_.time = pass.now;
-        last_.scope = scope_name(scope);
+        last_.scope = engine::to_string(pass.scope);
         last_.exit_code = pass.exit_code();
-        last_.duration_seconds = seconds;
+        last_.duration_seconds = pass.duration.count();
         last_.vms = pass.plan.vms;
         last_.checkpoints = pass.plan.checkpoints;
         last_.violations = pass.remaining().violations();
@@ -370,7 +346,7 @@ private:
         o["ready"] = ready_sent_;
         if (metrics_server_) {
             // The bound port: `metrics_listen` may ask for port 0 (any free port).
-            const auto& listen = config_->config.daemon.metrics_listen;
+            const auto& listen = config_.config->daemon.metrics_listen;
             o["metrics"] = "http://" + listen.substr(0, listen.rfind(':')) + ":" +
                            std::to_string(metrics_server_->port()) + "/metrics";
         }
@@ -420,18 +396,17 @@ private:
             reply(json::serialize(status_json()));
         } else if (command == "run") {
             request_pass(PassScope::full, [reply](const PassResult& pass) {
-                auto o = enforce_json(pass, false).as_object();
+                auto o = cli::enforce_json(pass).as_object();
                 o["ok"] = true;
                 reply(json::serialize(o));
             });
         } else if (command == "plan") {
             // A plan reads the inventory again; it runs on its own thread like a pass, with
-            // a reconciler of its own so it never races the pass in flight.
+            // an engine of its own so it never races the pass in flight.
             auto self = shared_from_this();
-            auto config = config_;
-            std::thread([self, config, reply] {
-                Reconciler planner(config->config, self->registry_);
-                auto doc = plan_json(planner.plan(now_utc())).as_object();
+            std::thread([self, config = config_.config, registry = registry_, reply] {
+                engine::Engine planner(config, registry);
+                auto doc = cli::plan_json(planner.plan(now_utc())).as_object();
                 doc["ok"] = true;
                 auto text = std::make_shared<std::string>(json::serialize(doc));
                 asio::post(self->io_, [reply, text] { reply(*text); });
@@ -505,7 +480,7 @@ private:
     }
 
     std::string config_path_;
-    providers::ProviderRegistry registry_;
+    std::shared_ptr<const providers::ProviderRegistry> registry_;
     asio::io_context io_;
     asio::signal_set signals_;
     asio::steady_timer full_timer_;
@@ -515,9 +490,9 @@ private:
     std::chrono::microseconds watchdog_period_{0};
     std::mt19937 rng_{std::random_device{}()};
 
-    std::shared_ptr<policies::LoadedConfig> config_;
-    std::unique_ptr<policies::LoadedConfig> pending_config_;
-    std::shared_ptr<Reconciler> reconciler_;
+    engine::LoadedConfig config_;
+    std::optional<engine::LoadedConfig> pending_config_;
+    std::shared_ptr<engine::Engine> engine_;
     std::string config_hash_;
     bool has_deny_ = false;
 
@@ -531,14 +506,15 @@ private:
 
     LastPass last_;
     std::size_t passes_ = 0;
-    std::vector<ProviderHealth> health_;
-    Metrics metrics_;
+    std::vector<engine::ProviderHealth> health_;
+    std::shared_ptr<Metrics> metrics_ = std::make_shared<Metrics>();
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MetricsServer> metrics_server_;
 };
 
-int run_daemon(const std::string& config_path) {
-    auto daemon = std::make_shared<Daemon>(config_path);
+int run_daemon(const std::string& config_path,
+               std::shared_ptr<const providers::ProviderRegistry> registry) {
+    auto daemon = std::make_shared<Daemon>(config_path, std::move(registry));
     return daemon->run();
 }
 

@@ -17,7 +17,10 @@
 /// around reloads, STOPPING=1 on shutdown; without systemd these are no-ops.
 
 #include <chrono>
+#include <memory>
 #include <string>
+
+#include "providers/registry.hpp"
 
 namespace snapgov::daemon {
 
@@ -26,6 +29,8 @@ inline constexpr std::chrono::seconds kShutdownGrace{30};
 
 /// Runs the daemon in the foreground until SIGTERM/SIGINT. Returns the exit code: 0 after a
 /// clean shutdown, 2 if it could not start (invalid policy file, socket in use...).
-[[nodiscard]] int run_daemon(const std::string& config_path);
+/// `registry` is shared with the passes' threads.
+[[nodiscard]] int run_daemon(const std::string& config_path,
+                             std::shared_ptr<const providers::ProviderRegistry> registry);
 
 } // namespace snapgov::daemon

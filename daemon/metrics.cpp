@@ -53,10 +53,12 @@ void family(std::string& out, const std::string& name, const std::string& type,
 
 } // namespace
 
-void Metrics::record_pass(const PassResult& pass, std::string_view scope, double duration_seconds,
-                          const std::vector<ProviderHealth>& health) {
+Result<void> Metrics::on_pass_end(const engine::PassResult& pass) {
+    const std::lock_guard lock(mutex_);
+    const std::string scope(engine::to_string(pass.scope));
+    const double duration_seconds = pass.duration.count();
     provider_up_.clear();
-    for (const auto& h : health) {
+    for (const auto& h : pass.health) {
         provider_up_[{{"provider", h.name}, {"type", h.type}}] = h.up ? 1 : 0;
     }
     // Gauges describe the world as last seen by a full pass; a deny pass sees only part of
@@ -95,9 +97,11 @@ void Metrics::record_pass(const PassResult& pass, std::string_view scope, double
     duration_sum_ += duration_seconds;
     duration_count_ += 1;
     last_pass_timestamp_ = static_cast<double>(pass.now.time_since_epoch().count());
+    return {};
 }
 
 std::string Metrics::render() const {
+    const std::lock_guard lock(mutex_);
     std::string out;
     family(out, "snapgov_build_info", "gauge", "Build information.",
            std::map<Labels, double>{{{{"version", SNAPGOV_VERSION}}, 1}});

@@ -6,25 +6,31 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "daemon/reconciler.hpp"
+#include "engine/observer.hpp"
 
 namespace snapgov::daemon {
 
-class Metrics {
+/// An observer of the engine's passes that keeps the counters and gauges. Thread-safe: the
+/// engine calls it on the pass's thread, the metrics endpoint renders on the loop's.
+class Metrics final : public engine::PassObserver {
 public:
-    /// Records one finished pass: counters grow, gauges take the pass's values.
-    /// `scope` is `full` or `deny`; `duration_seconds` the wall time of the pass.
-    void record_pass(const PassResult& pass, std::string_view scope, double duration_seconds,
-                     const std::vector<ProviderHealth>& health);
+    [[nodiscard]] std::string_view name() const override { return "metrics"; }
+
+    /// Records one finished pass: counters grow, gauges take the pass's values (its scope,
+    /// duration and provider health included).
+    [[nodiscard]] Result<void> on_pass_end(const engine::PassResult& pass) override;
 
     /// The whole exposition, ending in a newline.
     [[nodiscard]] std::string render() const;
 
 private:
     using Labels = std::vector<std::pair<std::string, std::string>>;
+
+    mutable std::mutex mutex_;
 
     std::map<Labels, double> provider_up_;
     std::map<Labels, double> checkpoints_;

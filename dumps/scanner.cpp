@@ -1,6 +1,7 @@
 #include "dumps/scanner.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <cctype>
 #include <cstring>
@@ -65,31 +66,49 @@ std::string normal(const std::string& p) {
     return c.string();
 }
 
-void classify(const fs::path& p, std::uint64_t size, const std::set<std::string>& refs,
-              ScanResult& out) {
+// What the file at `p` is by the detection rules, or nothing if it is no dump; an
+// `.age.partial` (interrupted encryption) is reported through `interrupted`.
+std::optional<DumpKind> detect(const fs::path& p, bool& interrupted) {
     const std::string name = p.filename().string();
     const std::string lname = lower(name);
+    interrupted = false;
     if (lname.ends_with(".age.partial")) {
-        out.warnings.push_back(p.string() + ": interrupted encryption (run recovery)");
-        return;
+        interrupted = true;
+        return std::nullopt;
     }
     const std::string magic = head(p, 22);
-    std::optional<DumpKind> kind;
     if (magic.starts_with("LibvirtQemudSave")) {
-        kind = DumpKind::libvirt_save;
-    } else if (magic.starts_with("LibvirtQemudPart")) {
-        kind = DumpKind::libvirt_partial;
-    } else if (lname.ends_with(".age") && magic == kAgeVersionLine.substr(0, 22)) {
-        out.protected_dumps.push_back({p.string(), DumpKind::age_encrypted, size});
+        return DumpKind::libvirt_save;
+    }
+    if (magic.starts_with("LibvirtQemudPart")) {
+        return DumpKind::libvirt_partial;
+    }
+    if (lname.ends_with(".age") && magic == kAgeVersionLine.substr(0, 22)) {
+        return DumpKind::age_encrypted;
+    }
+    if (lname.ends_with(".vmrs") || lname.ends_with(".vsv") ||
+        (lname.ends_with(".bin") && is_guid(name.substr(0, name.size() - 4)) &&
+         in_hyperv_folder(p))) {
+        return DumpKind::hyperv_state;
+    }
+    return std::nullopt;
+}
+
+void classify(const fs::path& p, std::uint64_t size, const std::set<std::string>& refs,
+              ScanResult& out) {
+    bool interrupted = false;
+    const auto kind = detect(p, interrupted);
+    if (interrupted) {
+        out.warnings.push_back(p.string() + ": interrupted encryption (run recovery)");
         return;
-    } else if (lname.ends_with(".vmrs") || lname.ends_with(".vsv") ||
-               (lname.ends_with(".bin") && is_guid(name.substr(0, name.size() - 4)) &&
-                in_hyperv_folder(p))) {
-        kind = DumpKind::hyperv_state;
     }
     if (!kind)
         return;
     FoundDump d{p.string(), *kind, size};
+    if (*kind == DumpKind::age_encrypted) {
+        out.protected_dumps.push_back(std::move(d));
+        return;
+    }
     (refs.count(normal(p.string())) ? out.referenced : out.orphans).push_back(std::move(d));
 }
 
@@ -103,6 +122,27 @@ std::string_view to_string(DumpKind kind) noexcept {
     case DumpKind::age_encrypted: return "age";
     }
     return "unknown";
+}
+
+Result<FoundDump> classify_file(const std::string& path) {
+    struct stat sb {};
+    if (::lstat(path.c_str(), &sb) != 0) {
+        return fail(ErrorCode::not_found, path + ": " + std::strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        return fail(ErrorCode::unsupported,
+                    path + " is not a regular file (a symbolic link, folder or device): "
+                           "refusing to touch it");
+    }
+    bool interrupted = false;
+    const auto kind = detect(fs::path(path), interrupted);
+    if (!kind) {
+        return fail(ErrorCode::unsupported,
+                    path + " does not look like a VM memory dump (no LibvirtQemudSave header, "
+                           "no Hyper-V saved-state name, no age header): refusing to touch it; "
+                           "check the checkpoint's memory file in the hypervisor");
+    }
+    return FoundDump{path, *kind, static_cast<std::uint64_t>(sb.st_size)};
 }
 
 Result<ScanResult> scan(const std::vector<std::string>& paths,

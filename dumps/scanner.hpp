@@ -48,6 +48,11 @@ struct ScanResult {
     std::vector<std::string> warnings;      ///< unreadable folders, interrupted encryptions
 };
 
+/// Classifies one file by the same rules, for an action about to touch it: fails with
+/// `not_found` if nothing is there, `unsupported` if it is not a regular file (symbolic
+/// links are not followed) or carries no dump signature (the message says so and the fix).
+[[nodiscard]] Result<FoundDump> classify_file(const std::string& path);
+
 /// Walks each of `paths` (a file or a directory) and classifies the dumps found against
 /// `referenced` (paths that checkpoints and managed saves use; compared after resolving
 /// them to canonical absolute form where they exist). Fails with ErrorCode::not_found if a

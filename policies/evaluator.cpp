@@ -55,8 +55,20 @@ std::string restore_hint(const std::vector<std::string>& files) {
     return out;
 }
 
-// Key that orders actions: class, then position in the inventory, deeper checkpoints first.
-using SortKey = std::tuple<int, std::size_t, std::size_t, int, std::string>;
+// The order in which enforce takes actions, strongest first: switching checkpoints off
+// before deleting what a deny policy forbids, deletions before memory work (a deleted
+// checkpoint needs none), and files nobody references last.
+enum class Precedence {
+    disable_checkpoints,
+    delete_denied,
+    delete_expired, // max_age, ttl, max_count
+    memory_state,
+    orphan_dump,
+};
+
+// Key that orders actions: precedence, then position in the inventory, deeper checkpoints
+// first.
+using SortKey = std::tuple<Precedence, std::size_t, std::size_t, int, std::string>;
 
 std::string ago(Seconds age) {
     return format_duration(age) + " ago";
@@ -135,7 +147,7 @@ public:
 
     void plan_actions() {
         if (disable_policy_ != nullptr) {
-            add_action(0, ActionKind::disable_checkpoints, nullptr, *disable_policy_,
+            add_action(Precedence::disable_checkpoints, ActionKind::disable_checkpoints, nullptr, *disable_policy_,
                        "policy " + disable_policy_->name +
                            ": checkpoints denied; turn off the "
                            "VM's checkpoint setting");
@@ -148,7 +160,8 @@ public:
             const Verdict& v = it->second;
             if (v.cause) {
                 if (host_.capabilities.delete_checkpoint) {
-                    add_action(*v.cause == Cause::deny ? 1 : 2, ActionKind::delete_checkpoint, &cp,
+                    add_action(*v.cause == Cause::deny ? Precedence::delete_denied : Precedence::delete_expired,
+                               ActionKind::delete_checkpoint, &cp,
                                *v.delete_policy, v.delete_reason);
                 } else {
                     note("cannot delete checkpoint '" + cp.name + "'");
@@ -165,16 +178,16 @@ public:
             if (cp.memory == MemoryKind::external && caps.local_memory_files &&
                 (!wipe || caps.make_disk_only)) {
                 if (wipe) {
-                    add_action(3, ActionKind::wipe_memory, &cp, *v.memory_policy,
+                    add_action(Precedence::memory_state, ActionKind::wipe_memory, &cp, *v.memory_policy,
                                why + "; the checkpoint is then redefined disk-only (it can "
                                      "still be reverted to, without its RAM)");
                 } else {
-                    add_action(3, ActionKind::encrypt_memory, &cp, *v.memory_policy,
+                    add_action(Precedence::memory_state, ActionKind::encrypt_memory, &cp, *v.memory_policy,
                                why + "; to revert to this checkpoint with its RAM, first run: " +
                                    restore_hint(cp.memory_files));
                 }
             } else if (caps.clear_memory_state) {
-                add_action(3, ActionKind::clear_memory_state, &cp, *v.memory_policy, why);
+                add_action(Precedence::memory_state, ActionKind::clear_memory_state, &cp, *v.memory_policy, why);
             } else if (cp.memory == MemoryKind::external) {
                 note(!caps.local_memory_files
                          ? "cannot " + std::string(to_string(v.memory)) +
@@ -396,7 +409,7 @@ private:
         }
     }
 
-    void add_action(int action_class, ActionKind kind, const Checkpoint* cp, const Policy& policy,
+    void add_action(Precedence precedence, ActionKind kind, const Checkpoint* cp, const Policy& policy,
                     std::string reason) {
         PlannedAction a;
         a.kind = kind;
@@ -414,7 +427,7 @@ private:
         a.policy = policy.name;
         a.reason = std::move(reason);
         plan_.actions.push_back(std::move(a));
-        keys_.emplace_back(action_class, host_index_, vm_index_, -depth, name);
+        keys_.emplace_back(precedence, host_index_, vm_index_, -depth, name);
     }
 
     const HostInventory& host_;
@@ -515,7 +528,7 @@ void plan_orphans(const Inventory& inventory, const DumpFacts& dumps, Plan& plan
                         ".age -o " + o.path;
         }
         plan.actions.push_back(std::move(a));
-        keys.emplace_back(4, inventory.hosts.size(), i, 0, o.path);
+        keys.emplace_back(Precedence::orphan_dump, inventory.hosts.size(), i, 0, o.path);
     }
 }
 

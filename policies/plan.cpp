@@ -32,4 +32,17 @@ std::string_view to_string(ActionKind kind) noexcept {
     return "unknown";
 }
 
+ActionTarget target_of(ActionKind kind) noexcept {
+    switch (kind) {
+    case ActionKind::disable_checkpoints: return ActionTarget::vm;
+    case ActionKind::delete_checkpoint:
+    case ActionKind::encrypt_memory:
+    case ActionKind::wipe_memory:
+    case ActionKind::clear_memory_state: return ActionTarget::checkpoint;
+    case ActionKind::wipe_orphan:
+    case ActionKind::encrypt_orphan: return ActionTarget::file;
+    }
+    return ActionTarget::checkpoint;
+}
+
 } // namespace snapgov::policies

@@ -22,6 +22,13 @@ enum class ActionKind {
     encrypt_orphan,
 };
 
+/// What an action kind works on: a VM (its checkpoint setting), one checkpoint, or a file on
+/// disk that no checkpoint references (an orphan dump: then provider and VM are empty).
+enum class ActionTarget { vm, checkpoint, file };
+
+/// The target of each kind; a switch without `default:`, so a new kind must say.
+[[nodiscard]] ActionTarget target_of(ActionKind kind) noexcept;
+
 /// The rule a finding breaks (the `rule` strings of the JSON contract).
 namespace rule {
 inline constexpr std::string_view kDenied = "checkpoints_denied";

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 
 #include "dumps/dump_commands.hpp"
-#include "test_util.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/support.hpp"
 
 using namespace snapgov::dumps;
+namespace test = snapgov::testing;
 namespace fs = std::filesystem;
 
 namespace {

@@ -12,9 +12,11 @@
 #include "dumps/age_stream.hpp"
 #include "dumps/protect.hpp"
 #include "dumps/unique_fd.hpp"
-#include "test_util.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/support.hpp"
 
 using namespace snapgov::dumps;
+namespace test = snapgov::testing;
 namespace fs = std::filesystem;
 
 namespace {

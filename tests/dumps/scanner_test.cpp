@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include "dumps/scanner.hpp"
-#include "test_util.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/support.hpp"
 
 using namespace snapgov::dumps;
+namespace test = snapgov::testing;
 namespace fs = std::filesystem;
 
 namespace {

@@ -7,9 +7,11 @@
 
 #include "dumps/unique_fd.hpp"
 #include "dumps/wipe.hpp"
-#include "test_util.hpp"
+#include "tests/support/files.hpp"
+#include "tests/support/support.hpp"
 
 using namespace snapgov::dumps;
+namespace test = snapgov::testing;
 
 namespace {
 bool exists(const std::string& p) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`snapgov inventory`, `plan` and `enforce --once` with two providers at once: libvirt's
-test driver and Hyper-V over WS-Management (tests/hyperv/wsman_server.py on 127.0.0.1 with
+test driver and Hyper-V over WS-Management (tests/providers/hyperv/wsman_server.py on 127.0.0.1 with
 a TLS certificate made here). Also: wrong credentials and a certificate from the wrong CA
 give clear errors, exit 2 and no action on that provider.
 
@@ -16,8 +16,8 @@ import tempfile
 SNAPGOV = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
-SERVER = os.path.join(ROOT, "tests", "hyperv", "wsman_server.py")
-WORLD = os.path.join(ROOT, "tests", "hyperv", "data", "world.json")
+SERVER = os.path.join(ROOT, "tests", "providers", "hyperv", "wsman_server.py")
+WORLD = os.path.join(ROOT, "tests", "providers", "hyperv", "data", "world.json")
 NOW = "2026-11-24T12:00:00Z"
 RESULTS = {"passed": 0, "failed": 0}
 

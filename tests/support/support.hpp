@@ -19,6 +19,8 @@ public:
     [[nodiscard]] const std::filesystem::path& path() const { return path_; }
     /// The path of `name` inside the folder, as a string.
     [[nodiscard]] std::string str(const std::string& name) const { return (path_ / name).string(); }
+    /// The same as str().
+    [[nodiscard]] std::string file(const std::string& name) const { return str(name); }
     /// Writes `text` to `name` inside the folder and returns its path.
     std::filesystem::path write(const std::string& name, const std::string& text) const;
 

@@ -1,0 +1,58 @@
+#include "cli/commands/command.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+namespace snapgov::cli {
+
+void print(const std::string& text) {
+    // A closed or full stdout cannot be reported anywhere better than the exit code of the
+    // next write; the command's own result stands.
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+        std::clearerr(stdout);
+    }
+}
+
+std::optional<engine::LoadedConfig> load(const std::string& path,
+                                         const providers::ProviderRegistry& registry) {
+    auto loaded = engine::load_config(path, registry);
+    if (!loaded) {
+        std::cerr << loaded.error().message << "\n";
+        return std::nullopt;
+    }
+    for (const auto& w : loaded->warnings) {
+        std::cerr << w.format() << "\n";
+    }
+    return std::move(*loaded);
+}
+
+std::optional<TimePoint> resolve_now(const std::string& text) {
+    if (text.empty()) {
+        return now_utc();
+    }
+    auto t = parse_rfc3339(text);
+    if (!t) {
+        std::cerr << "snapgov: --now: " << t.error().message << "\n";
+        return std::nullopt;
+    }
+    return *t;
+}
+
+void add_config_option(CLI::App& command, std::string& config) {
+    command.add_option("-c,--config", config, "policy file (YAML)")->required();
+}
+
+void add_format_option(CLI::App& command, std::string& format) {
+    command.add_option("--format", format, "output format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+}
+
+void add_now_option(CLI::App& command, std::string& now) {
+    command.add_option("--now", now,
+                       "evaluate as if the time were this RFC 3339 instant (default: the clock)");
+}
+
+} // namespace snapgov::cli

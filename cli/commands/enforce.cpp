@@ -1,0 +1,66 @@
+// `snapgov enforce -c FILE --once [--dry-run]`: one enforcing pass, for cron.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands/command.hpp"
+#include "cli/render/report.hpp"
+#include "core/log.hpp"
+#include "engine/engine.hpp"
+
+namespace snapgov::cli {
+namespace {
+
+class EnforceCommand final : public Command {
+public:
+    explicit EnforceCommand(CLI::App& app) {
+        cmd_ = app.add_subcommand(
+            "enforce", "one enforcing pass (for cron): act, verify, report what remains");
+        add_config_option(*cmd_, config_);
+        add_format_option(*cmd_, format_);
+        add_now_option(*cmd_, now_);
+        cmd_->add_flag("--once", once_, "run a single pass and exit (required)");
+        cmd_->add_flag("--dry-run", dry_run_, "plan and report, but carry out nothing");
+    }
+
+    [[nodiscard]] bool selected() const override { return cmd_->parsed(); }
+
+    [[nodiscard]] int run(const Context& context) override {
+        if (!once_) {
+            std::cerr << "snapgov enforce: add --once to run a single pass (for a cron job); for "
+                         "continuous enforcement run 'snapgov daemon -c FILE'\n";
+            return kError;
+        }
+        const auto now = resolve_now(now_);
+        const auto loaded = now ? load(config_, *context.registry) : std::nullopt;
+        if (!loaded) {
+            return kError;
+        }
+        engine::Engine engine(loaded->config, context.registry, {.config_sha256 = loaded->sha256});
+        engine::PassOptions options;
+        options.dry_run = dry_run_;
+        const engine::PassResult pass = engine.enforce(*now, options);
+        for (const auto& e : pass.errors) {
+            log::error(e.message);
+        }
+        print(format_ == "json" ? to_json_text(enforce_json(pass))
+                                : enforce_text(pass, engine.config(), output_width()));
+        return pass.exit_code();
+    }
+
+private:
+    CLI::App* cmd_ = nullptr;
+    std::string config_;
+    std::string format_ = "text";
+    std::string now_;
+    bool once_ = false;
+    bool dry_run_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<Command> make_enforce_command(CLI::App& app) {
+    return std::make_unique<EnforceCommand>(app);
+}
+
+} // namespace snapgov::cli

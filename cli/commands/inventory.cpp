@@ -1,0 +1,61 @@
+// `snapgov inventory -c FILE`: hosts, VMs, labels and checkpoints.
+#include <algorithm>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands/command.hpp"
+#include "cli/render/report.hpp"
+#include "core/log.hpp"
+#include "engine/engine.hpp"
+
+namespace snapgov::cli {
+namespace {
+
+class InventoryCommand final : public Command {
+public:
+    explicit InventoryCommand(CLI::App& app) {
+        cmd_ = app.add_subcommand(
+            "inventory", "list hosts, VMs, labels and checkpoints with their age and memory state");
+        add_config_option(*cmd_, config_);
+        add_format_option(*cmd_, format_);
+        add_now_option(*cmd_, now_);
+    }
+
+    [[nodiscard]] bool selected() const override { return cmd_->parsed(); }
+
+    [[nodiscard]] int run(const Context& context) override {
+        const auto now = resolve_now(now_);
+        const auto loaded = now ? load(config_, *context.registry) : std::nullopt;
+        if (!loaded) {
+            return kError;
+        }
+        engine::Engine engine(loaded->config, context.registry);
+        const Inventory inventory = engine.collect();
+        print(format_ == "json" ? to_json_text(inventory_json(inventory, *now))
+                                : inventory_text(inventory, *now, output_width()));
+        bool failed = false;
+        for (const auto& h : inventory.hosts) {
+            if (!h.complete) {
+                failed = true;
+                if (h.error) {
+                    log::error(h.error->message);
+                }
+            }
+        }
+        return failed ? kError : kOk;
+    }
+
+private:
+    CLI::App* cmd_ = nullptr;
+    std::string config_;
+    std::string format_ = "text";
+    std::string now_;
+};
+
+} // namespace
+
+std::unique_ptr<Command> make_inventory_command(CLI::App& app) {
+    return std::make_unique<InventoryCommand>(app);
+}
+
+} // namespace snapgov::cli

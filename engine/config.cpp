@@ -1,0 +1,73 @@
+#include "engine/config.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+namespace snapgov::engine {
+namespace {
+
+/// Policy files are small; anything larger is a mistake (a dump given as -c).
+constexpr off_t kMaxPolicyBytes = off_t{16} << 20;
+
+Result<std::string> sha256_hex(const std::string& data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+        return fail(ErrorCode::crypto, "SHA-256 of the policy file failed (OpenSSL)");
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned int i = 0; i < len; ++i) {
+        out += kHex[digest[i] >> 4];
+        out += kHex[digest[i] & 15];
+    }
+    return out;
+}
+
+} // namespace
+
+Result<LoadedConfig> load_config(const std::string& path,
+                                 const providers::ProviderRegistry& registry) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return fail(ErrorCode::config, path + ": cannot read the policy file: " +
+                                           std::strerror(errno) +
+                                           "; check the path given with -c/--config");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ErrorCode::config,
+                    path + ": not a regular file; give the path of a YAML policy file");
+    }
+    if (st.st_size > kMaxPolicyBytes) {
+        return fail(ErrorCode::config, path + ": larger than " +
+                                           std::to_string(kMaxPolicyBytes >> 20) +
+                                           " MiB; this is not a policy file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+    if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+        return fail(ErrorCode::config, path + ": cannot read the policy file: " +
+                                           std::strerror(errno));
+    }
+    auto parsed = policies::load_config_string(bytes, path, registry);
+    if (!parsed) {
+        return tl::unexpected(parsed.error());
+    }
+    auto hash = sha256_hex(bytes);
+    if (!hash) {
+        return tl::unexpected(hash.error());
+    }
+    LoadedConfig out;
+    out.config = std::make_shared<const policies::Config>(std::move(parsed->config));
+    out.warnings = std::move(parsed->warnings);
+    out.sha256 = std::move(*hash);
+    return out;
+}
+
+} // namespace snapgov::engine

@@ -1,0 +1,164 @@
+#include "engine/provider_pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include "core/log.hpp"
+
+namespace snapgov::engine {
+namespace {
+
+/// A provider instance, shared with the collection thread that uses it.
+struct ProviderHolder {
+    std::unique_ptr<providers::Provider> provider;
+};
+
+} // namespace
+
+/// One configured provider: its instance once connected, and its health.
+struct ProviderPool::Slot {
+    ProviderSpec spec;
+    std::shared_ptr<ProviderHolder> holder = std::make_shared<ProviderHolder>();
+    /// True while a collection thread runs; the provider is not touched meanwhile.
+    std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
+    unsigned failures = 0;
+    std::chrono::steady_clock::time_point retry_at{};
+    std::string error;
+    bool up = false;
+};
+
+ProviderPool::ProviderPool(std::vector<ProviderSpec> specs,
+                           std::shared_ptr<const providers::ProviderRegistry> registry,
+                           Seconds max_backoff)
+    : registry_(std::move(registry)), max_backoff_(max_backoff) {
+    for (auto& spec : specs) {
+        auto s = std::make_unique<Slot>();
+        s->spec = std::move(spec);
+        slots_.push_back(std::move(s));
+    }
+}
+
+ProviderPool::~ProviderPool() = default;
+
+providers::Provider* ProviderPool::provider(std::string_view name) const {
+    const auto it = std::find_if(slots_.begin(), slots_.end(),
+                                 [&](const auto& s) { return s->spec.name == name; });
+    if (it == slots_.end() || (*it)->busy->load()) {
+        return nullptr;
+    }
+    return (*it)->holder->provider.get();
+}
+
+std::vector<ProviderHealth> ProviderPool::health() const {
+    std::vector<ProviderHealth> out;
+    out.reserve(slots_.size());
+    for (const auto& s : slots_) {
+        out.push_back({s->spec.name, s->spec.type, s->up, s->error, s->failures});
+    }
+    return out;
+}
+
+Inventory ProviderPool::collect() {
+    using Clock = std::chrono::steady_clock;
+    struct Job {
+        std::future<Result<HostInventory>> result;
+        Clock::time_point deadline;
+    };
+    const auto start = Clock::now();
+    std::vector<std::optional<Job>> jobs(slots_.size());
+    std::vector<std::optional<Error>> skipped(slots_.size());
+
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = *slots_[i];
+        const std::string label = "provider " + s.spec.name;
+        if (s.busy->load()) {
+            skipped[i] = Error{ErrorCode::provider,
+                               label + ": a previous call has not returned yet; no action "
+                                       "this pass"};
+            continue;
+        }
+        if (s.failures > 0 && start < s.retry_at) {
+            const auto wait = std::chrono::ceil<Seconds>(s.retry_at - start);
+            skipped[i] = Error{ErrorCode::provider, label + ": down, next retry in " +
+                                                        format_duration(wait) +
+                                                        " (last error: " + s.error + ")"};
+            continue;
+        }
+        std::promise<Result<HostInventory>> promise;
+        Job job{promise.get_future(), start + s.spec.connect_timeout + s.spec.read_timeout};
+        s.busy->store(true);
+        // The thread owns everything it touches: it may outlive this pool if its call hangs.
+        std::thread([registry = registry_, spec = s.spec, holder = s.holder, busy = s.busy,
+                     sink = event_sink_, promise = std::move(promise)]() mutable {
+            Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
+            if (!holder->provider) {
+                auto created = registry->create(spec);
+                if (created) {
+                    holder->provider = std::move(*created);
+                    if (sink) {
+                        auto watching = holder->provider->watch(
+                            [sink, name = spec.name](const std::string& vm) { sink(name, vm); });
+                        if (!watching && watching.error().code != ErrorCode::unsupported) {
+                            log::warning(watching.error().message);
+                        }
+                    }
+                } else {
+                    result = tl::unexpected(created.error());
+                }
+            }
+            if (holder->provider) {
+                result = holder->provider->collect();
+            }
+            // Released before the result is published: whoever sees the result may use
+            // the provider at once, and this thread no longer touches it.
+            busy->store(false);
+            promise.set_value(std::move(result));
+        }).detach();
+        jobs[i] = std::move(job);
+    }
+
+    Inventory inventory;
+    inventory.hosts.reserve(slots_.size());
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = *slots_[i];
+        Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
+        if (skipped[i]) {
+            result = tl::unexpected(*skipped[i]);
+        } else if (jobs[i]->result.wait_until(jobs[i]->deadline) != std::future_status::ready) {
+            const auto limit = s.spec.connect_timeout + s.spec.read_timeout;
+            result =
+                fail(ErrorCode::provider,
+                     "provider " + s.spec.name + ": no answer within " + format_duration(limit) +
+                         " (connect_timeout + read_timeout); no action this pass");
+        } else {
+            result = jobs[i]->result.get();
+        }
+        if (result) {
+            s.up = true;
+            s.failures = 0;
+            s.error.clear();
+            inventory.hosts.push_back(std::move(*result));
+            continue;
+        }
+        if (!skipped[i]) {
+            ++s.failures;
+            const auto backoff = std::min<Seconds>(
+                max_backoff_, Seconds{std::int64_t{1} << std::min(s.failures - 1, 20u)});
+            s.retry_at = Clock::now() + backoff;
+        }
+        s.up = false;
+        s.error = result.error().message;
+        HostInventory failed;
+        failed.provider = s.spec.name;
+        failed.type = s.spec.type;
+        failed.endpoint = s.spec.endpoint();
+        failed.error = result.error();
+        inventory.hosts.push_back(std::move(failed));
+    }
+    return inventory;
+}
+
+} // namespace snapgov::engine
