@@ -1,11 +1,12 @@
 #include "core/log.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+
+#include "core/text.hpp"
 
 namespace snapgov::log {
 namespace {
@@ -39,24 +40,36 @@ char priority(Level level) {
     return '6';
 }
 
+// Everything a JSON reader needs escaped, and what a person reading the raw line on a
+// terminal does: DEL, C1 and the bidi controls too (needs_escape). JSON cannot carry an
+// invalid byte, so it becomes U+FFFD.
 void append_json_string(std::string& out, std::string_view s) {
     out += '"';
-    for (const char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += c;
+    while (!s.empty()) {
+        const Utf8Char ch = decode_utf8(s);
+        if (!ch.valid) {
+            out += "\\ufffd";
+        } else if (ch.code_point == '"') {
+            out += "\\\"";
+        } else if (ch.code_point == '\\') {
+            out += "\\\\";
+        } else if (ch.code_point == '\n') {
+            out += "\\n";
+        } else if (ch.code_point == '\r') {
+            out += "\\r";
+        } else if (ch.code_point == '\t') {
+            out += "\\t";
+        } else if (needs_escape(ch.code_point)) {
+            // All of them are in the Basic Multilingual Plane: one \uXXXX each.
+            constexpr std::string_view kHex = "0123456789abcdef";
+            out += "\\u";
+            for (int shift = 12; shift >= 0; shift -= 4) {
+                out += kHex[(ch.code_point >> shift) & 0xFu];
             }
+        } else {
+            out.append(s.substr(0, ch.length));
         }
+        s.remove_prefix(ch.length);
     }
     out += '"';
 }
@@ -80,31 +93,21 @@ bool parse_level(std::string_view text, Level& out) {
     return false;
 }
 
-void write(Level level, std::string_view message) {
-    if (static_cast<int>(level) < g_level.load()) {
-        return;
-    }
+std::string format_line(Format format, Level level, std::string_view message) {
     std::string line;
-    switch (static_cast<Format>(g_format.load())) {
+    switch (format) {
     case Format::text:
         line = "snapgov: ";
         line += name(level);
         line += ": ";
-        line += message;
+        line += escape_text(message);
         break;
     case Format::journal:
-        // journald reads one priority per line: repeat it on every line of the message.
-        for (std::size_t start = 0; start <= message.size();) {
-            const std::size_t end = std::min(message.find('\n', start), message.size());
-            if (start > 0) {
-                line += '\n';
-            }
-            line += '<';
-            line += priority(level);
-            line += '>';
-            line += message.substr(start, end - start);
-            start = end + 1;
-        }
+        // journald reads one priority per line; the escaped message is a single line.
+        line = '<';
+        line += priority(level);
+        line += '>';
+        line += escape_text(message);
         break;
     case Format::json:
         line = "{\"level\":\"";
@@ -115,6 +118,14 @@ void write(Level level, std::string_view message) {
         break;
     }
     line += '\n';
+    return line;
+}
+
+void write(Level level, std::string_view message) {
+    if (static_cast<int>(level) < g_level.load()) {
+        return;
+    }
+    const std::string line = format_line(static_cast<Format>(g_format.load()), level, message);
     const std::lock_guard lock(g_mutex);
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);

@@ -5,7 +5,14 @@
 /// Formats: `text` (`snapgov: warning: message`), `journal` (`<4>message`: the priority
 /// prefix journald reads from a service's stderr; chosen automatically when JOURNAL_STREAM
 /// is set) and `json` (one object per line: `{"level":"warning","message":"..."}`).
+///
+/// Every message is one line whatever it holds, since messages carry names that come from a
+/// hypervisor: `text` and `journal` write control characters, bidi controls and invalid
+/// UTF-8 as visible escapes (`escape_text` in core/text.hpp: a newline is `\n`, ESC `\x1B`);
+/// `json` writes them as JSON escapes (`\n`, `\u001b`, `\u202e`: the same string to a JSON
+/// reader) and an invalid UTF-8 byte as U+FFFD, so that the line stays valid JSON.
 
+#include <string>
 #include <string_view>
 
 namespace snapgov::log {
@@ -19,6 +26,9 @@ void set_level(Level level);
 void set_format(Format format);
 /// Parses `debug|info|warning|error`; false if unknown.
 [[nodiscard]] bool parse_level(std::string_view text, Level& out);
+
+/// The line `write` prints for `message` in `format`, with its trailing newline.
+[[nodiscard]] std::string format_line(Format format, Level level, std::string_view message);
 
 /// Writes one line to stderr in the current format. Thread-safe; a line is never split.
 void write(Level level, std::string_view message);
