@@ -13,5 +13,5 @@ while IFS= read -r f; do
     echo "not formatted: $f (fix: clang-format -i $f)"
     bad=1
   fi
-done < <(git ls-files '*.cpp' '*.hpp' '*.c' 2>/dev/null || find core providers policies dumps daemon tests bench -name '*.[ch]pp' -o -name '*.c')
+done < <(git ls-files '*.cpp' '*.hpp' '*.c' 2>/dev/null || find core providers policies dumps engine daemon cli tests bench -name '*.[ch]pp' -o -name '*.c')
 exit $bad
