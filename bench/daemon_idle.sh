@@ -4,7 +4,7 @@
 # threads) over a window after start-up. Usage: bench/daemon_idle.sh [SNAPGOV] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-snapgov=$(realpath "${1:-build/daemon/snapgov}")
+snapgov=$(realpath "${1:-build/snapgov}")
 window=${2:-60}
 work=$(mktemp -d /tmp/snapgov-idle-XXXXXX)
 cp examples/host.xml "$work/host.xml"

@@ -6,11 +6,11 @@
 #   wipe:    snapgov dump wipe  vs  shred -n1  vs  dd if=/dev/zero conv=notrunc,fsync
 # Prints one line per run (bench/measure.py: wall, user, sys, peak RSS), then a summary with
 # medians and the ratios the issue sets as targets.
-# Usage: bench/dumps.sh [SNAPGOV_BINARY]   (default: build/daemon/snapgov)
+# Usage: bench/dumps.sh [SNAPGOV_BINARY]   (default: build/snapgov)
 # Env: BENCH_DIR (default: a temp dir under /var/tmp, on disk), SIZE_MIB=2048, REPEAT=3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-snapgov=$(realpath "${1:-build/daemon/snapgov}")
+snapgov=$(realpath "${1:-build/snapgov}")
 size_mib=${SIZE_MIB:-2048}
 repeat=${REPEAT:-3}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/snapgov-bench-dumps-XXXXXX")

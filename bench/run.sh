@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks `snapgov plan` against the floor (a C program making only the libvirt calls)
 # and a virsh shell script, on generated libvirt test-driver hosts.
-# Usage: bench/run.sh [SNAPGOV_BINARY]   (default: build/daemon/snapgov)
+# Usage: bench/run.sh [SNAPGOV_BINARY]   (default: build/snapgov)
 # Sizes: BENCH_SIZES="1000 10000" (VMs, 10 checkpoints each), BENCH_SHELL_VMS=200, REPEAT=3;
 # BENCH_SKIP_SHELL=1 skips the (slow: about 15 min) virsh shell baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-snapgov=$(realpath "${1:-build/daemon/snapgov}")
+snapgov=$(realpath "${1:-build/snapgov}")
 sizes=${BENCH_SIZES:-"1000 10000"}
 shell_vms=${BENCH_SHELL_VMS:-200}
 repeat=${REPEAT:-3}

@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 SNAPGOV_BUILD_DIR=${SNAPGOV_BUILD_DIR:-build} scripts/build.sh -DSNAPGOV_BUILD_TESTS=OFF
-bin=$(realpath "${SNAPGOV_BUILD_DIR:-build}/daemon/snapgov")
+bin=$(realpath "${SNAPGOV_BUILD_DIR:-build}/snapgov")
 now=2026-11-24T12:00:00Z
 
 work=$(mktemp -d /tmp/snapgov-demo-XXXXXX)

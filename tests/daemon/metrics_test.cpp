@@ -7,11 +7,16 @@
 
 using namespace snapgov;
 using namespace snapgov::daemon;
+using namespace snapgov::engine;
 
 namespace {
 
-PassResult pass_with(std::vector<Outcome> outcomes) {
+PassResult pass_with(std::vector<Outcome> outcomes, PassScope scope, double seconds,
+                     std::vector<ProviderHealth> health = {}) {
     PassResult pass;
+    pass.scope = scope;
+    pass.duration = std::chrono::duration<double>(seconds);
+    pass.health = std::move(health);
     pass.now = TimePoint{Seconds{1795521600}};
     HostInventory host;
     host.provider = "lab";
@@ -38,8 +43,10 @@ PassResult pass_with(std::vector<Outcome> outcomes) {
 
 TEST_CASE("metrics render valid exposition lines with escaped labels", "[daemon][metrics]") {
     Metrics m;
-    m.record_pass(pass_with({Outcome::done, Outcome::done, Outcome::failed}), "full", 0.3,
-                  {{"lab", "libvirt", true, "", 0}, {"hv", "hyperv", false, "down", 2}});
+    REQUIRE(m.on_pass_end(pass_with({Outcome::done, Outcome::done, Outcome::failed},
+                                    PassScope::full, 0.3,
+                                    {{"lab", "libvirt", true, "", 0},
+                                     {"hv", "hyperv", false, "down", 2}})));
     const std::string text = m.render();
     CHECK_THAT(text, Catch::Contains("snapgov_provider_up{provider=\"lab\",type=\"libvirt\"} 1\n"));
     CHECK_THAT(text, Catch::Contains("snapgov_provider_up{provider=\"hv\",type=\"hyperv\"} 0\n"));
@@ -66,10 +73,10 @@ TEST_CASE("metrics render valid exposition lines with escaped labels", "[daemon]
 TEST_CASE("metrics: counters accumulate, a deny pass leaves the full-pass gauges alone",
           "[daemon][metrics]") {
     Metrics m;
-    m.record_pass(pass_with({Outcome::done}), "full", 1.0, {});
-    auto deny = pass_with({Outcome::done});
+    REQUIRE(m.on_pass_end(pass_with({Outcome::done}, PassScope::full, 1.0)));
+    auto deny = pass_with({Outcome::done}, PassScope::deny, 0.1);
     deny.inventory.hosts[0].vms[0].checkpoints.clear();
-    m.record_pass(deny, "deny", 0.1, {});
+    REQUIRE(m.on_pass_end(deny));
     const std::string text = m.render();
     CHECK_THAT(text, Catch::Contains(
                          "snapgov_actions_total{kind=\"delete_checkpoint\",outcome=\"done\"} 2\n"));

@@ -11,15 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "daemon/reconciler.hpp"
 #include "dumps/age_keys.hpp"
 #include "dumps/dump_commands.hpp"
-#include "providers/registry.hpp"
+#include "engine/engine.hpp"
+#include "providers/builtin.hpp"
 #include "tests/support/support.hpp"
 
 namespace fs = std::filesystem;
 using namespace snapgov;
-using namespace snapgov::daemon;
+using namespace snapgov::engine;
 using policies::ActionKind;
 using namespace snapgov::testing;
 
@@ -69,7 +69,8 @@ struct Fixture {
     std::string data1;
     std::string data2;
     policies::Config config;
-    providers::ProviderRegistry registry = providers::builtin_registry();
+    std::shared_ptr<const providers::ProviderRegistry> registry =
+        std::make_shared<const providers::ProviderRegistry>(providers::builtin_registry().value());
 
     explicit Fixture(policies::MemoryState state) {
         data1 = write_dump(mem1, 300 * 1024);
@@ -91,10 +92,10 @@ struct Fixture {
     }
 
     [[nodiscard]] PassResult enforce(bool dry_run = false) {
-        Reconciler reconciler(config, registry);
+        Engine engine(std::make_shared<const policies::Config>(config), registry);
         PassOptions options;
         options.dry_run = dry_run;
-        return reconciler.enforce(kNow, options);
+        return engine.enforce(kNow, options);
     }
 
     [[nodiscard]] std::string decrypt(const std::string& age_file) const {
@@ -137,16 +138,16 @@ const Checkpoint* find(const Inventory& inv, const std::string& vm, const std::s
 } // namespace
 
 TEST_CASE("enforce encrypts memory dumps; the violation is gone and the dump decrypts",
-          "[reconciler][memory]") {
+          "[engine][memory]") {
     Fixture f(policies::MemoryState::encrypt);
     const PassResult pass = f.enforce();
     REQUIRE(pass.results.size() == 2);
     for (const auto& r : pass.results) {
-        INFO(r.detail);
+        INFO(r.summary());
         CHECK(r.action.kind == ActionKind::encrypt_memory);
         CHECK(r.outcome == Outcome::done);
-        CHECK_THAT(r.detail, Catch::Contains("verified"));
-        CHECK_THAT(r.detail, Catch::Contains("snapgov dump decrypt -i IDENTITY_FILE"));
+        CHECK_THAT(r.summary(), Catch::Contains("verified"));
+        CHECK_THAT(r.summary(), Catch::Contains("snapgov dump decrypt -i IDENTITY_FILE"));
     }
     CHECK_FALSE(fs::exists(f.mem1));
     CHECK_FALSE(fs::exists(f.mem2));
@@ -171,24 +172,24 @@ TEST_CASE("enforce encrypts memory dumps; the violation is gone and the dump dec
 }
 
 TEST_CASE("enforce wipes memory dumps and redefines the checkpoints disk-only",
-          "[reconciler][memory]") {
+          "[engine][memory]") {
     Fixture f(policies::MemoryState::wipe);
-    Reconciler reconciler(f.config, f.registry);
-    const PassResult pass = reconciler.enforce(kNow, {});
+    Engine engine(std::make_shared<const policies::Config>(f.config), f.registry);
+    const PassResult pass = engine.enforce(kNow, {});
     REQUIRE(pass.results.size() == 2);
     for (const auto& r : pass.results) {
-        INFO(r.detail);
+        INFO(r.summary());
         CHECK(r.action.kind == ActionKind::wipe_memory);
         CHECK(r.outcome == Outcome::done);
-        CHECK_THAT(r.detail, Catch::Contains("assurance"));
-        CHECK_THAT(r.detail, Catch::Contains("disk-only"));
+        CHECK_THAT(r.summary(), Catch::Contains("assurance"));
+        CHECK_THAT(r.summary(), Catch::Contains("disk-only"));
     }
     CHECK_FALSE(fs::exists(f.mem1));
     CHECK_FALSE(fs::exists(f.mem2));
     CHECK(pass.exit_code() == 0);
     // The same connection (the test driver's state) shows disk-only checkpoints, with the
     // tree and the current checkpoint unchanged.
-    const Inventory now = reconciler.collect();
+    const Inventory now = engine.collect();
     const Checkpoint* s2 = find(now, "vm2", "s2");
     REQUIRE(s2 != nullptr);
     CHECK(s2->memory == MemoryKind::none);
@@ -202,7 +203,7 @@ TEST_CASE("enforce wipes memory dumps and redefines the checkpoints disk-only",
 }
 
 TEST_CASE("a memory file that is not a memory dump is neither encrypted nor wiped",
-          "[reconciler][memory][safety]") {
+          "[engine][memory][safety]") {
     for (const auto state : {policies::MemoryState::encrypt, policies::MemoryState::wipe}) {
         Fixture f(state);
         const std::string impostor = write_dump(f.mem1, 4096, /*magic=*/false);
@@ -213,8 +214,8 @@ TEST_CASE("a memory file that is not a memory dump is neither encrypted nor wipe
                                                             : ActionKind::encrypt_memory,
                        "s1");
         CHECK(r.outcome == Outcome::failed);
-        CHECK_THAT(r.detail, Catch::Contains(f.mem1));
-        CHECK_THAT(r.detail, Catch::Contains("does not look like a VM memory dump"));
+        CHECK_THAT(r.summary(), Catch::Contains(f.mem1));
+        CHECK_THAT(r.summary(), Catch::Contains("does not look like a VM memory dump"));
         CHECK(slurp(f.mem1) == impostor);
         CHECK_FALSE(fs::exists(f.mem1 + ".age"));
         CHECK(pass.exit_code() == 2);
@@ -222,7 +223,7 @@ TEST_CASE("a memory file that is not a memory dump is neither encrypted nor wipe
 }
 
 TEST_CASE("memory actions stay under the blast-radius cap; dry-run touches nothing",
-          "[reconciler][memory][safety]") {
+          "[engine][memory][safety]") {
     Fixture f(policies::MemoryState::encrypt);
     const PassResult dry = f.enforce(/*dry_run=*/true);
     REQUIRE(dry.results.size() == 2);
@@ -240,7 +241,7 @@ TEST_CASE("memory actions stay under the blast-radius cap; dry-run touches nothi
 }
 
 TEST_CASE("orphan dumps are wiped only when every provider was collected, and not if recent",
-          "[reconciler][orphans]") {
+          "[engine][orphans]") {
     Fixture f(policies::MemoryState::keep);
     const std::string old_orphan = f.dir.str("snapshots/left/old.mem");
     write_dump(old_orphan, 8192);
@@ -270,7 +271,7 @@ TEST_CASE("orphan dumps are wiped only when every provider was collected, and no
     CHECK(r.action.kind == ActionKind::wipe_orphan);
     CHECK(r.action.path == old_orphan);
     CHECK(r.outcome == Outcome::done);
-    CHECK_THAT(r.detail, Catch::Contains("verified"));
+    CHECK_THAT(r.summary(), Catch::Contains("verified"));
     CHECK_FALSE(fs::exists(old_orphan));
     CHECK(fs::exists(fresh));
     CHECK(fs::exists(managed));
@@ -281,7 +282,7 @@ TEST_CASE("orphan dumps are wiped only when every provider was collected, and no
     CHECK(pass.exit_code() == 1);
 }
 
-TEST_CASE("orphans: encrypt turns an orphan into FILE.age", "[reconciler][orphans]") {
+TEST_CASE("orphans: encrypt turns an orphan into FILE.age", "[engine][orphans]") {
     Fixture f(policies::MemoryState::keep);
     const std::string orphan = f.dir.str("snapshots/left/old.mem");
     const std::string data = write_dump(orphan, 100 * 1024);
@@ -297,7 +298,7 @@ TEST_CASE("orphans: encrypt turns an orphan into FILE.age", "[reconciler][orphan
 }
 
 TEST_CASE("the memory file of a checkpoint deleted by the pass is handled in the same pass",
-          "[reconciler][orphans]") {
+          "[engine][orphans]") {
     Fixture f(policies::MemoryState::keep);
     policies::Policy deny;
     deny.name = "deny-vm1";
