@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 
 SNAPGOV = os.path.abspath(sys.argv[1])
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -113,6 +114,19 @@ class Daemon:
             return None
 
 
+def production_checkpoints(host_xml):
+    """(domain, checkpoint) of every checkpoint of a tier=production domain in a libvirt
+    test-driver host file, and the number of all checkpoints in it."""
+    ns = {"sg": "urn:snapgov:labels", "test": "http://libvirt.org/schemas/domain/test/1.0"}
+    production, total = [], 0
+    for dom in ET.parse(host_xml).getroot().findall("domain"):
+        snaps = [s.findtext("name") for s in dom.findall("test:domainsnapshot", ns)]
+        total += len(snaps)
+        if dom.findtext("metadata/sg:labels/sg:tier", namespaces=ns) == "production":
+            production += [(dom.findtext("name"), name) for name in snaps]
+    return sorted(production), total
+
+
 def write_policy(path, host_uri, sock, port, extra=""):
     with open(path, "w") as f:
         f.write(f"""providers:
@@ -161,7 +175,29 @@ def part1(work):
         check("status answers with providers and the last pass",
               status["ok"] and status["providers"][0]["up"] and
               status["last_pass"] is not None, status)
-        # The deny policy removed every production checkpoint in the first pass.
+        # The deny policy removed every production checkpoint in the first pass: READY's
+        # status counts the deletions, the log names each, and a later deny pass (which
+        # collects again) finds none left and no other checkpoint gone.
+        production, total = production_checkpoints(host)
+        ready = [m for m in notify.messages if "READY=1" in m]
+        check("the first pass deleted one checkpoint per production checkpoint",
+              len(production) == 5 and len(ready) == 1
+              and f"{total} checkpoints" in ready[0]
+              and f"{len(production)} actions done in the last full pass" in ready[0],
+              (production, ready))
+        deleted = sorted(re.findall(r"delete_checkpoint lab/(\S+) @ (\S+): policy "
+                                    r"no-checkpoints-in-production", daemon.stderr()))
+        check("the deletions are exactly the production checkpoints, each once",
+              deleted == production, deleted)
+
+        def later_deny_pass():
+            last = json.loads(request(sock, '{"command":"status"}'))["last_pass"]
+            return last if last and last["scope"] == "deny" else None
+        deny = wait_for(later_deny_pass, 10, step=0.2)
+        check("a later deny pass finds no production checkpoint left, all others still there",
+              deny is not None and deny["exit_code"] == 0 and deny["violations"] == 0
+              and deny["actions_done"] == 0 and deny["checkpoints"] == total - len(production),
+              deny)
         out = subprocess.run([SNAPGOV, "status", "--socket", sock, "--format", "json"],
                              capture_output=True, text=True, timeout=10)
         doc = json.loads(out.stdout)
@@ -298,12 +334,25 @@ def part2(work):
 
         # libvirtd killed (-9, as in a crash) under the daemon: passes fail closed, then it
         # reconnects.
+        passes_before = json.loads(request(sock, '{"command":"status"}'))["passes"]
         subprocess.run(["pkill", "-9", "-x", "libvirtd"], check=False)
         wait_for(lambda: subprocess.run(["pgrep", "-x", "libvirtd"],
                                         capture_output=True).returncode != 0, 10)
         down = wait_for(lambda: not json.loads(request(sock, '{"command":"status"}'))
                         ["providers"][0]["up"], 15)
         check("with libvirtd gone the provider is reported down", down, daemon.stderr()[-800:])
+
+        # Fail closed: a pass that ran with libvirtd gone reports an error (exit 2), not a
+        # compliant world, and acts on nothing.
+        def pass_while_down():
+            s = json.loads(request(sock, '{"command":"status"}'))
+            if s["passes"] > passes_before and not s["providers"][0]["up"]:
+                return s["last_pass"]
+            return None
+        closed = wait_for(pass_while_down, 15, step=0.2)
+        check("a pass with libvirtd gone exits 2 and takes no action",
+              closed is not None and closed["exit_code"] == 2 and closed["actions_done"] == 0
+              and closed["actions_failed"] == 0, (closed, daemon.stderr()[-800:]))
         check("the daemon survives libvirtd's death", daemon.proc.poll() is None)
         subprocess.run([os.path.join(HERE, "libvirtd.sh")], capture_output=True, timeout=30,
                        check=True)
