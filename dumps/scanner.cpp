@@ -44,15 +44,16 @@ bool in_hyperv_folder(const fs::path& p) {
     return false;
 }
 
-// Reads the first bytes without following a symlink or blocking on a FIFO.
-std::string head(const fs::path& p, std::size_t n) {
+// Reads the first bytes without following a symlink or blocking on a FIFO. The error names
+// the file and the reason.
+Result<std::string> head(const fs::path& p, std::size_t n) {
     UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (!fd.valid())
-        return {};
+        return fail(ErrorCode::io, "cannot open " + p.string() + ": " + errno_text(errno));
     std::string buf(n, '\0');
     auto got = read_full(fd.get(), {reinterpret_cast<std::uint8_t*>(buf.data()), n}, p.string());
     if (!got)
-        return {};
+        return tl::unexpected(got.error());
     buf.resize(*got);
     return buf;
 }
@@ -73,7 +74,10 @@ void classify(const fs::path& p, std::uint64_t size, const std::set<std::string>
         out.warnings.push_back(p.string() + ": interrupted encryption (run recovery)");
         return;
     }
-    const std::string magic = head(p, 22);
+    auto read = head(p, 22);
+    // An unreadable file is judged by its name alone; if the name says nothing, it may still
+    // be a dump, so it is reported rather than silently passed over.
+    const std::string magic = read ? *read : std::string();
     std::optional<DumpKind> kind;
     if (magic.starts_with("LibvirtQemudSave")) {
         kind = DumpKind::libvirt_save;
@@ -87,8 +91,13 @@ void classify(const fs::path& p, std::uint64_t size, const std::set<std::string>
                 in_hyperv_folder(p))) {
         kind = DumpKind::hyperv_state;
     }
-    if (!kind)
+    if (!kind) {
+        if (!read) {
+            out.warnings.push_back(p.string() + ": cannot read it to check for a dump (" +
+                                   read.error().message + ")");
+        }
         return;
+    }
     FoundDump d{p.string(), *kind, size};
     (refs.count(normal(p.string())) ? out.referenced : out.orphans).push_back(std::move(d));
 }
@@ -114,16 +123,29 @@ Result<ScanResult> scan(const std::vector<std::string>& paths,
     for (const auto& root_text : paths) {
         std::error_code ec;
         const fs::path root = fs::absolute(root_text, ec).lexically_normal();
+        if (ec) {
+            return fail(ErrorCode::io,
+                        "cannot resolve scan path " + root_text + ": " + ec.message());
+        }
         const fs::file_status st = fs::symlink_status(root, ec);
-        if (ec || !fs::exists(st)) {
+        if (st.type() == fs::file_type::not_found) {
             return fail(ErrorCode::not_found, "scan path " + root_text + " does not exist");
+        }
+        if (ec) {
+            return fail(ErrorCode::io,
+                        "cannot look up scan path " + root_text + ": " + ec.message());
         }
         if (fs::is_symlink(st)) {
             out.warnings.push_back(root.string() + ": symbolic link, not followed");
             continue;
         }
         if (fs::is_regular_file(st)) {
-            classify(root, fs::file_size(root, ec), refs, out);
+            const std::uintmax_t size = fs::file_size(root, ec);
+            if (ec) {
+                return fail(ErrorCode::io, "cannot read the size of scan path " + root.string() +
+                                               ": " + ec.message());
+            }
+            classify(root, size, refs, out);
             continue;
         }
         if (!fs::is_directory(st))
