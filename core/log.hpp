@@ -6,6 +6,7 @@
 /// prefix journald reads from a service's stderr; chosen automatically when JOURNAL_STREAM
 /// is set) and `json` (one object per line: `{"level":"warning","message":"..."}`).
 
+#include <optional>
 #include <string_view>
 
 namespace snapgov::log {
@@ -17,8 +18,8 @@ enum class Format { text, journal, json };
 void set_level(Level level);
 /// Sets the line format (default: `journal` when JOURNAL_STREAM is set, else `text`).
 void set_format(Format format);
-/// Parses `debug|info|warning|error`; false if unknown.
-[[nodiscard]] bool parse_level(std::string_view text, Level& out);
+/// Parses `debug|info|warning|error`; nullopt if unknown.
+[[nodiscard]] std::optional<Level> parse_level(std::string_view text);
 
 /// Writes one line to stderr in the current format. Thread-safe; a line is never split.
 void write(Level level, std::string_view message);
