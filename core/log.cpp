@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/text.hpp"
@@ -83,14 +84,13 @@ void set_format(Format format) {
     g_format.store(static_cast<int>(format));
 }
 
-bool parse_level(std::string_view text, Level& out) {
+std::optional<Level> parse_level(std::string_view text) {
     for (const Level l : {Level::debug, Level::info, Level::warning, Level::error}) {
         if (text == name(l)) {
-            out = l;
-            return true;
+            return l;
         }
     }
-    return false;
+    return std::nullopt;
 }
 
 std::string format_line(Format format, Level level, std::string_view message) {
@@ -127,8 +127,12 @@ void write(Level level, std::string_view message) {
     }
     const std::string line = format_line(static_cast<Format>(g_format.load()), level, message);
     const std::lock_guard lock(g_mutex);
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::fflush(stderr);
+    // Results deliberately ignored: stderr is the only place a logging failure could be
+    // reported, and a closed pipe or a full disk must neither stop the caller nor throw out
+    // of a destructor or an error path that logs. A write to a closed pipe also raises
+    // SIGPIPE: its disposition is a process-wide choice, made by main, not here.
+    (void)std::fwrite(line.data(), 1, line.size(), stderr);
+    (void)std::fflush(stderr);
 }
 
 } // namespace snapgov::log

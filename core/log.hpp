@@ -12,6 +12,7 @@
 /// `json` writes them as JSON escapes (`\n`, `\u001b`, `\u202e`: the same string to a JSON
 /// reader) and an invalid UTF-8 byte as U+FFFD, so that the line stays valid JSON.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,8 +25,8 @@ enum class Format { text, journal, json };
 void set_level(Level level);
 /// Sets the line format (default: `journal` when JOURNAL_STREAM is set, else `text`).
 void set_format(Format format);
-/// Parses `debug|info|warning|error`; false if unknown.
-[[nodiscard]] bool parse_level(std::string_view text, Level& out);
+/// Parses `debug|info|warning|error`; nullopt if unknown.
+[[nodiscard]] std::optional<Level> parse_level(std::string_view text);
 
 /// The line `write` prints for `message` in `format`, with its trailing newline.
 [[nodiscard]] std::string format_line(Format format, Level level, std::string_view message);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 namespace snapgov {
 namespace {
@@ -27,31 +28,56 @@ std::int64_t unit_seconds(char unit) {
     }
 }
 
-// Reads exactly `width` decimal digits at `pos`, advancing it.
-bool read_fixed(std::string_view s, std::size_t& pos, std::size_t width, int& out) {
-    if (pos + width > s.size()) {
+// Reads a timestamp left to right; every read advances only when it succeeds.
+class Cursor {
+public:
+    explicit Cursor(std::string_view text) : text_(text) {}
+
+    // Exactly `width` decimal digits (width <= 4, so the value fits an int).
+    std::optional<int> digits(std::size_t width) {
+        if (pos_ + width > text_.size()) {
+            return std::nullopt;
+        }
+        int value = 0;
+        for (std::size_t i = 0; i < width; ++i) {
+            const char c = text_[pos_ + i];
+            if (c < '0' || c > '9') {
+                return std::nullopt;
+            }
+            value = value * 10 + (c - '0');
+        }
+        pos_ += width;
+        return value;
+    }
+    // Consumes `c` if it comes next.
+    bool skip(char c) {
+        if (pos_ < text_.size() && text_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
         return false;
     }
-    int value = 0;
-    for (std::size_t i = 0; i < width; ++i) {
-        const char c = s[pos + i];
-        if (c < '0' || c > '9') {
-            return false;
+    // Consumes the next character if it is one of `set`.
+    std::optional<char> skip_any(std::string_view set) {
+        if (pos_ < text_.size() && set.find(text_[pos_]) != std::string_view::npos) {
+            return text_[pos_++];
         }
-        value = value * 10 + (c - '0');
+        return std::nullopt;
     }
-    pos += width;
-    out = value;
-    return true;
-}
+    // Consumes decimal digits; returns how many.
+    std::size_t skip_digits() {
+        const std::size_t start = pos_;
+        while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_])) != 0) {
+            ++pos_;
+        }
+        return pos_ - start;
+    }
+    [[nodiscard]] bool at_end() const { return pos_ == text_.size(); }
 
-bool expect(std::string_view s, std::size_t& pos, char c) {
-    if (pos < s.size() && s[pos] == c) {
-        ++pos;
-        return true;
-    }
-    return false;
-}
+private:
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
 
 } // namespace
 
@@ -137,59 +163,53 @@ Result<TimePoint> parse_rfc3339(std::string_view s) {
                                            "': " + std::string(why) +
                                            " (expected e.g. 2026-12-01T00:00:00Z)");
     };
-    std::size_t pos = 0;
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    if (!read_fixed(s, pos, 4, year) || !expect(s, pos, '-') || !read_fixed(s, pos, 2, month) ||
-        !expect(s, pos, '-') || !read_fixed(s, pos, 2, day)) {
+    Cursor in(s);
+    const auto year = in.digits(4);
+    const auto month = year && in.skip('-') ? in.digits(2) : std::nullopt;
+    const auto day = month && in.skip('-') ? in.digits(2) : std::nullopt;
+    if (!day) {
         return bad("date must be YYYY-MM-DD");
     }
-    if (pos >= s.size() || (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ')) {
+    if (!in.skip_any("Tt ")) {
         return bad("missing 'T' between date and time");
     }
-    ++pos;
-    if (!read_fixed(s, pos, 2, hour) || !expect(s, pos, ':') || !read_fixed(s, pos, 2, minute) ||
-        !expect(s, pos, ':') || !read_fixed(s, pos, 2, second)) {
+    const auto hour = in.digits(2);
+    const auto minute = hour && in.skip(':') ? in.digits(2) : std::nullopt;
+    const auto second = minute && in.skip(':') ? in.digits(2) : std::nullopt;
+    if (!second) {
         return bad("time must be HH:MM:SS");
     }
-    if (pos < s.size() && s[pos] == '.') {
-        ++pos;
-        const std::size_t digits = pos;
-        while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])) != 0) {
-            ++pos;
-        }
-        if (pos == digits) {
-            return bad("empty fractional seconds");
-        }
+    if (in.skip('.') && in.skip_digits() == 0) {
+        return bad("empty fractional seconds");
     }
     int offset_minutes = 0;
-    if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-        ++pos;
-    } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-        const int sign = s[pos] == '-' ? -1 : 1;
-        ++pos;
-        int oh = 0, om = 0;
-        if (!read_fixed(s, pos, 2, oh) || !expect(s, pos, ':') || !read_fixed(s, pos, 2, om) ||
-            oh > 23 || om > 59) {
+    if (in.skip_any("Zz")) {
+        // UTC
+    } else if (const auto sign = in.skip_any("+-")) {
+        const auto oh = in.digits(2);
+        const auto om = oh && in.skip(':') ? in.digits(2) : std::nullopt;
+        if (!om || *oh > 23 || *om > 59) {
             return bad("offset must be Z or +HH:MM / -HH:MM");
         }
-        offset_minutes = sign * (oh * 60 + om);
+        offset_minutes = (*sign == '-' ? -1 : 1) * (*oh * 60 + *om);
     } else {
         return bad("missing time zone offset (Z or +HH:MM)");
     }
-    if (pos != s.size()) {
+    if (!in.at_end()) {
         return bad("unexpected text after the offset");
     }
-    const std::chrono::year_month_day ymd{std::chrono::year{year},
-                                          std::chrono::month{static_cast<unsigned>(month)},
-                                          std::chrono::day{static_cast<unsigned>(day)}};
+    const std::chrono::year_month_day ymd{std::chrono::year{*year},
+                                          std::chrono::month{static_cast<unsigned>(*month)},
+                                          std::chrono::day{static_cast<unsigned>(*day)}};
     if (!ymd.ok()) {
         return bad("no such calendar date");
     }
     // 60 allows a leap second; it is folded into the next minute.
-    if (hour > 23 || minute > 59 || second > 60) {
+    if (*hour > 23 || *minute > 59 || *second > 60) {
         return bad("hour, minute or second out of range");
     }
-    const auto local = std::chrono::sys_days{ymd} + hours{hour} + minutes{minute} + Seconds{second};
+    const auto local =
+        std::chrono::sys_days{ymd} + hours{*hour} + minutes{*minute} + Seconds{*second};
     return TimePoint{local - minutes{offset_minutes}};
 }
 

@@ -1,8 +1,8 @@
 #include "dumps/age_crypto.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
-#include <new>
 #include <string>
 
 #include <openssl/core_names.h>
@@ -48,6 +48,8 @@ void secure_zero(std::span<std::uint8_t> data) noexcept {
 }
 
 Result<void> random_bytes(std::span<std::uint8_t> out) {
+    if (out.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        return fail(ErrorCode::internal, "random_bytes asked for more than INT_MAX bytes");
     if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
         return fail(ErrorCode::crypto, "the OpenSSL random generator failed");
     }
@@ -134,70 +136,79 @@ Result<Key32> hmac_sha256(const Key32& key, std::span<const std::uint8_t> data) 
     return out;
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
-        throw std::bad_alloc();
+Result<Sha256> Sha256::create() {
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        return fail(ErrorCode::crypto, "cannot start a SHA-256 digest in OpenSSL");
+    return Sha256(std::move(ctx));
 }
 
-void Sha256::update(std::span<const std::uint8_t> data) {
-    EVP_DigestUpdate(ctx_.get(), data.data(), data.size());
+Result<void> Sha256::update(std::span<const std::uint8_t> data) {
+    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1)
+        return fail(ErrorCode::crypto, "SHA-256 update failed in OpenSSL");
+    return {};
 }
 
-Key32 Sha256::finish() {
+Result<Key32> Sha256::finish() {
     Key32 out{};
     unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), out.data(), &len);
+    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1 || len != out.size())
+        return fail(ErrorCode::crypto, "SHA-256 finalisation failed in OpenSSL");
     return out;
 }
 
-ChaChaPoly::ChaChaPoly() : ctx_(EVP_CIPHER_CTX_new()) {
-    if (!ctx_ || chacha_cipher() == nullptr)
-        throw std::bad_alloc();
+Result<ChaChaPoly> ChaChaPoly::create() {
+    if (chacha_cipher() == nullptr)
+        return fail(ErrorCode::crypto, "ChaCha20-Poly1305 is not available in this OpenSSL");
+    CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+    if (!ctx)
+        return fail(ErrorCode::crypto, "cannot allocate an OpenSSL cipher context");
+    return ChaChaPoly(std::move(ctx));
 }
 
-bool ChaChaPoly::seal(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
-                      std::span<const std::uint8_t> plain, std::span<std::uint8_t> out) {
+Result<void> ChaChaPoly::seal(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
+                              std::span<const std::uint8_t> plain, std::span<std::uint8_t> out) {
     if (out.size() != plain.size() + kTagSize || plain.size() > std::numeric_limits<int>::max()) {
-        return false;
+        return fail(ErrorCode::internal, "ChaCha20-Poly1305 seal called with mismatched sizes");
     }
     EVP_CIPHER_CTX* c = ctx_.get();
     int len = 0;
-    if (EVP_EncryptInit_ex2(c, chacha_cipher(), key.data(), nonce.data(), nullptr) != 1)
-        return false;
-    if (!plain.empty() &&
-        EVP_EncryptUpdate(c, out.data(), &len, plain.data(), static_cast<int>(plain.size())) != 1) {
-        return false;
-    }
     int fin = 0;
-    if (EVP_EncryptFinal_ex(c, out.data() + len, &fin) != 1)
-        return false;
-    return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize),
-                               out.data() + plain.size()) == 1;
+    if (EVP_EncryptInit_ex2(c, chacha_cipher(), key.data(), nonce.data(), nullptr) != 1 ||
+        (!plain.empty() && EVP_EncryptUpdate(c, out.data(), &len, plain.data(),
+                                             static_cast<int>(plain.size())) != 1) ||
+        EVP_EncryptFinal_ex(c, out.data() + len, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize),
+                            out.data() + plain.size()) != 1) {
+        return fail(ErrorCode::crypto, "ChaCha20-Poly1305 encryption failed in OpenSSL");
+    }
+    return {};
 }
 
-bool ChaChaPoly::open(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
-                      std::span<const std::uint8_t> sealed, std::span<std::uint8_t> out) {
+Result<TagCheck> ChaChaPoly::open(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
+                                  std::span<const std::uint8_t> sealed,
+                                  std::span<std::uint8_t> out) {
     if (sealed.size() < kTagSize || out.size() != sealed.size() - kTagSize ||
         sealed.size() > std::numeric_limits<int>::max()) {
-        return false;
+        return fail(ErrorCode::internal, "ChaCha20-Poly1305 open called with mismatched sizes");
     }
     EVP_CIPHER_CTX* c = ctx_.get();
     const std::size_t clen = sealed.size() - kTagSize;
     int len = 0;
-    if (EVP_DecryptInit_ex2(c, chacha_cipher(), key.data(), nonce.data(), nullptr) != 1)
-        return false;
-    if (clen > 0 &&
-        EVP_DecryptUpdate(c, out.data(), &len, sealed.data(), static_cast<int>(clen)) != 1) {
-        return false;
-    }
     std::array<std::uint8_t, kTagSize> tag{};
     std::copy(sealed.begin() + static_cast<std::ptrdiff_t>(clen), sealed.end(), tag.begin());
-    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize), tag.data()) !=
-        1) {
-        return false;
+    if (EVP_DecryptInit_ex2(c, chacha_cipher(), key.data(), nonce.data(), nullptr) != 1 ||
+        (clen > 0 &&
+         EVP_DecryptUpdate(c, out.data(), &len, sealed.data(), static_cast<int>(clen)) != 1) ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize), tag.data()) !=
+            1) {
+        return fail(ErrorCode::crypto, "ChaCha20-Poly1305 decryption failed in OpenSSL");
     }
+    // For an AEAD cipher, DecryptFinal is where the tag is compared: its failure is the
+    // authentication result, not a library error.
     int fin = 0;
-    return EVP_DecryptFinal_ex(c, out.data() + len, &fin) == 1;
+    return EVP_DecryptFinal_ex(c, out.data() + len, &fin) == 1 ? TagCheck::verified
+                                                               : TagCheck::mismatch;
 }
 
 } // namespace snapgov::dumps::detail

@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include <openssl/evp.h>
 
@@ -61,32 +62,47 @@ inline constexpr std::size_t kTagSize = 16;
 [[nodiscard]] Result<Key32> hmac_sha256(const Key32& key, std::span<const std::uint8_t> data);
 
 /// Streaming SHA-256 (EVP_MD_CTX owned inside). Used to fingerprint files while they are
-/// written so they can be verified by re-reading.
+/// written so they can be verified by re-reading. Every step fails with ErrorCode::crypto
+/// when OpenSSL does.
 class Sha256 {
 public:
-    Sha256();
+    /// Starts a digest; fails when OpenSSL cannot allocate or initialise the context.
+    [[nodiscard]] static Result<Sha256> create();
     /// Adds bytes to the digest.
-    void update(std::span<const std::uint8_t> data);
+    [[nodiscard]] Result<void> update(std::span<const std::uint8_t> data);
     /// Returns the digest; the object must not be updated afterwards.
-    [[nodiscard]] Key32 finish();
+    [[nodiscard]] Result<Key32> finish();
 
 private:
+    explicit Sha256(MdCtxPtr ctx) : ctx_(std::move(ctx)) {}
     MdCtxPtr ctx_;
+};
+
+/// What ChaChaPoly::open() found, once OpenSSL itself did its work.
+enum class TagCheck {
+    verified, ///< the tag authenticates the ciphertext: the plaintext may be used
+    mismatch, ///< wrong key or nonce, or altered data: the plaintext must be discarded
 };
 
 /// ChaCha20-Poly1305 with a reusable context, one per thread (not thread-safe itself).
 class ChaChaPoly {
 public:
-    ChaChaPoly();
-    /// Encrypts `plain` into `out` (plain.size() + 16 bytes, tag appended).
-    [[nodiscard]] bool seal(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
-                            std::span<const std::uint8_t> plain, std::span<std::uint8_t> out);
+    /// Allocates the context; fails (crypto) when OpenSSL cannot, or lacks the cipher.
+    [[nodiscard]] static Result<ChaChaPoly> create();
+    /// Encrypts `plain` into `out` (plain.size() + 16 bytes, tag appended). Fails with
+    /// ErrorCode::internal for sizes that do not fit, ErrorCode::crypto when OpenSSL fails.
+    [[nodiscard]] Result<void> seal(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
+                                    std::span<const std::uint8_t> plain,
+                                    std::span<std::uint8_t> out);
     /// Decrypts and authenticates `sealed` (ciphertext || tag) into `out`
-    /// (sealed.size() - 16 bytes). Returns false when the tag does not verify.
-    [[nodiscard]] bool open(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
-                            std::span<const std::uint8_t> sealed, std::span<std::uint8_t> out);
+    /// (sealed.size() - 16 bytes). A tag that does not verify is a result (mismatch), not an
+    /// error; errors are sizes that do not fit (internal) and OpenSSL failures (crypto).
+    [[nodiscard]] Result<TagCheck> open(const Key32& key, const std::array<std::uint8_t, 12>& nonce,
+                                        std::span<const std::uint8_t> sealed,
+                                        std::span<std::uint8_t> out);
 
 private:
+    explicit ChaChaPoly(CipherCtxPtr ctx) : ctx_(std::move(ctx)) {}
     CipherCtxPtr ctx_;
 };
 

@@ -133,6 +133,7 @@ std::string bech32_encode(std::string_view hrp, const std::vector<std::uint8_t>&
     std::string lower_hrp;
     for (char c : hrp)
         lower_hrp += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // Cannot fail: 8-bit input always fits `from` = 8, and padding accepts any leftover.
     std::vector<std::uint8_t> values = *convert_bits(data, 8, 5, true);
     std::vector<std::uint8_t> chk_in = hrp_expand(lower_hrp);
     chk_in.insert(chk_in.end(), values.begin(), values.end());

@@ -75,13 +75,25 @@ std::string X25519Identity::to_string() const {
 }
 
 Result<std::vector<X25519Identity>> load_identity_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    // O_NONBLOCK: a FIFO in its place must not hang the open; it is refused below.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd.valid()) {
-        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                    "cannot open identity file " + path + ": " + errno_text(errno));
+        const int err = errno;
+        if (err == ELOOP) {
+            // O_NOFOLLOW: a secret key is read only from the file named, never through a link
+            // someone else may redirect.
+            return fail(ErrorCode::config, "identity file " + path +
+                                               " is a symbolic link; give the path of the key "
+                                               "file itself");
+        }
+        return fail(err == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                    "cannot open identity file " + path + ": " + errno_text(err));
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail(ErrorCode::io, "cannot stat identity file " + path + ": " + errno_text(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
         return fail(ErrorCode::config, "identity file " + path + " is not a regular file");
     }
     if ((st.st_mode & 077) != 0) {

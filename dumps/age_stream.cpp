@@ -1,12 +1,13 @@
 #include "dumps/age_stream.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <fcntl.h>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <openssl/crypto.h>
@@ -55,6 +56,38 @@ struct Key32Guard {
     ~Key32Guard() { detail::secure_zero(key); }
 };
 
+// The first error any worker met while a batch ran; the calling thread reads it after
+// ChunkPool::wait(). Errors are rare, so the lock is never contended in practice.
+class FirstError {
+public:
+    void set(Error error) {
+        const std::lock_guard lock(mutex_);
+        if (!error_)
+            error_ = std::move(error);
+    }
+    [[nodiscard]] std::optional<Error> take() {
+        const std::lock_guard lock(mutex_);
+        return std::exchange(error_, std::nullopt);
+    }
+
+private:
+    std::mutex mutex_;
+    std::optional<Error> error_;
+};
+
+// One cipher context per worker slot of `pool`.
+Result<std::vector<detail::ChaChaPoly>> make_aeads(const detail::ChunkPool& pool) {
+    std::vector<detail::ChaChaPoly> out;
+    out.reserve(pool.size());
+    for (unsigned i = 0; i < pool.size(); ++i) {
+        auto aead = detail::ChaChaPoly::create();
+        if (!aead)
+            return tl::unexpected(aead.error());
+        out.push_back(std::move(*aead));
+    }
+    return out;
+}
+
 Result<AgeStanza> wrap_for(const X25519Recipient& recipient, const detail::FileKey& file_key) {
     Key32Guard eph;
     if (auto r = detail::random_bytes(eph.key); !r)
@@ -79,10 +112,11 @@ Result<AgeStanza> wrap_for(const X25519Recipient& recipient, const detail::FileK
     stanza.args.push_back(
         base64_encode_raw(std::vector<std::uint8_t>(share->begin(), share->end())));
     stanza.body.resize(file_key.size() + kTagSize);
-    detail::ChaChaPoly aead;
-    if (!aead.seal(wrap_guard.key, {}, file_key, stanza.body)) {
-        return fail(ErrorCode::crypto, "wrapping the file key failed");
-    }
+    auto aead = detail::ChaChaPoly::create();
+    if (!aead)
+        return tl::unexpected(aead.error());
+    if (auto r = aead->seal(wrap_guard.key, {}, file_key, stanza.body); !r)
+        return tl::unexpected(r.error().with_context("wrapping the file key"));
     return stanza;
 }
 
@@ -151,19 +185,26 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     AgeEncryptStats stats;
     stats.readback.reset(new AgeReadbackCheck());
     stats.readback->payload_key = payload_key.key;
-    detail::Sha256 hash;
+    auto hash_ctx = detail::Sha256::create();
+    if (!hash_ctx)
+        return tl::unexpected(hash_ctx.error());
+    detail::Sha256& hash = *hash_ctx;
     std::vector<std::uint8_t>& prologue = stats.readback->prologue;
     prologue.assign(header.begin(), header.end());
     prologue.insert(prologue.end(), nonce.begin(), nonce.end());
     if (auto r = write_all(out_fd, prologue, options.output_name); !r)
         return tl::unexpected(r.error());
-    hash.update(prologue);
+    if (auto r = hash.update(prologue); !r)
+        return tl::unexpected(r.error());
     stats.ciphertext_bytes = prologue.size();
 
     const std::size_t batch = std::max<std::size_t>(1, options.batch_chunks);
     const std::size_t cap = batch * kChunkSize;
     detail::ChunkPool pool(options.threads);
-    std::vector<detail::ChaChaPoly> aeads(pool.size());
+    auto made = make_aeads(pool);
+    if (!made)
+        return tl::unexpected(made.error());
+    std::vector<detail::ChaChaPoly>& aeads = *made;
     // One byte beyond a full batch tells whether the batch's last chunk is the final one.
     std::vector<std::uint8_t> in_cur(cap + 1), in_next(cap + 1);
     // Two output buffers: the previous batch is written and hashed while this one is sealed.
@@ -173,10 +214,13 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     // Declared after the buffers it reads, so that it is joined before they are freed.
     // The whole-file SHA-256 (for the journal and the report) is serial: it runs on its own
     // thread, one batch behind the write, so neither the I/O thread nor the sealing waits.
-    std::future<void> hashing;
+    std::future<Result<void>> hashing;
+    Result<void> hashed; // the first hashing failure, checked after each batch
     auto finish_hashing = [&] {
-        if (hashing.valid())
-            hashing.get();
+        if (hashing.valid()) {
+            if (auto r = hashing.get(); !r && hashed)
+                hashed = std::move(r);
+        }
     };
     std::size_t pending = 0; // sealed bytes of the previous batch not yet written
     std::uint64_t pending_plain = 0;
@@ -186,10 +230,12 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         finish_hashing();
         try {
             hashing = std::async(std::launch::async, [&hash, data = buf.data(), len = pending] {
-                hash.update({data, len});
+                return hash.update({data, len});
             });
         } catch (const std::system_error&) {
-            hash.update({buf.data(), pending}); // no thread to spare: hash here instead
+            // No thread to spare: hash here instead.
+            if (auto r = hash.update({buf.data(), pending}); !r && hashed)
+                hashed = std::move(r);
         }
         if (auto r = write_all(out_fd, {buf.data(), pending}, options.output_name); !r)
             return r;
@@ -210,7 +256,7 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     if (!got)
         return tl::unexpected(got.error());
     std::uint64_t counter = 0;
-    std::atomic<bool> seal_failed{false};
+    FirstError seal_error;
     for (std::size_t k = 0;; ++k) {
         const bool eof = *got <= cap;
         const std::size_t data_len = eof ? *got : cap;
@@ -220,16 +266,18 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         const std::uint64_t base = counter;
         const std::uint8_t* in_data = in_cur.data();
         std::uint8_t* out_data = outs[k % 2].data();
-        pool.start(chunks, [&, in_data, out_data, data_len, chunks, eof, base](std::size_t i,
-                                                                               unsigned w) {
-            const std::size_t off = i * kChunkSize;
-            const std::size_t len = std::min(kChunkSize, data_len - off);
-            const bool last = eof && i + 1 == chunks;
-            if (!aeads[w].seal(payload_key.key, chunk_nonce(base + i, last), {in_data + off, len},
-                               {out_data + i * kSealedChunkSize, len + kTagSize})) {
-                seal_failed = true;
-            }
-        });
+        pool.start(
+            chunks, [&, in_data, out_data, data_len, chunks, eof, base](std::size_t i, unsigned w) {
+                const std::size_t off = i * kChunkSize;
+                const std::size_t len = std::min(kChunkSize, data_len - off);
+                const bool last = eof && i + 1 == chunks;
+                if (auto r = aeads[w].seal(payload_key.key, chunk_nonce(base + i, last),
+                                           {in_data + off, len},
+                                           {out_data + i * kSealedChunkSize, len + kTagSize});
+                    !r) {
+                    seal_error.set(r.error());
+                }
+            });
         // While the workers seal: write the previous batch, read the next one.
         Result<void> flushed = flush(outs[(k + 1) % 2]);
         Result<std::size_t> next_got = std::size_t{0};
@@ -244,8 +292,10 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
             return tl::unexpected(flushed.error());
         if (!next_got)
             return tl::unexpected(next_got.error());
-        if (seal_failed)
-            return fail(ErrorCode::crypto, "ChaCha20-Poly1305 encryption failed");
+        if (auto e = seal_error.take())
+            return tl::unexpected(*e);
+        if (!hashed)
+            return tl::unexpected(hashed.error());
         pending = data_len + chunks * kTagSize;
         pending_plain = data_len;
         counter += chunks;
@@ -259,7 +309,12 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         std::swap(in_cur, in_next);
         got = next_got;
     }
-    stats.ciphertext_sha256 = hash.finish();
+    if (!hashed)
+        return tl::unexpected(hashed.error());
+    auto digest = hash.finish();
+    if (!digest)
+        return tl::unexpected(digest.error());
+    stats.ciphertext_sha256 = *digest;
     stats.readback->payload_bytes = stats.ciphertext_bytes - prologue.size();
     stats.readback->chunks = counter;
     return stats;
@@ -285,7 +340,11 @@ Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
     const std::size_t batch = std::max<std::size_t>(1, options.batch_chunks);
     const std::size_t cap = batch * kSealedChunkSize;
     detail::ChunkPool pool(options.threads);
-    std::vector<detail::ChaChaPoly> aeads(pool.size());
+    auto made = make_aeads(pool);
+    if (!made)
+        return tl::unexpected(made.error());
+    std::vector<detail::ChaChaPoly>& aeads = *made;
+    FirstError open_error;
     std::vector<std::uint8_t> in_cur(cap), in_next(cap);
     // Authenticating means decrypting: the scratch plaintext is wiped on every exit.
     struct Scratch {
@@ -317,16 +376,23 @@ Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
         pool.start(chunks, [&, in_data, data_len, base](std::size_t i, unsigned w) {
             const std::size_t off = i * kSealedChunkSize;
             const std::size_t len = std::min(kSealedChunkSize, data_len - off);
-            ok[i] = static_cast<std::uint8_t>(
-                len >= kTagSize &&
-                aeads[w].open(
-                    check.payload_key, chunk_nonce(base + i, base + i + 1 == check.chunks),
-                    {in_data + off, len}, {plain.bytes.data() + i * kChunkSize, len - kTagSize}));
+            ok[i] = 0;
+            if (len < kTagSize)
+                return;
+            auto tag = aeads[w].open(
+                check.payload_key, chunk_nonce(base + i, base + i + 1 == check.chunks),
+                {in_data + off, len}, {plain.bytes.data() + i * kChunkSize, len - kTagSize});
+            if (!tag)
+                open_error.set(tag.error());
+            else
+                ok[i] = static_cast<std::uint8_t>(*tag == detail::TagCheck::verified);
         });
         Result<std::size_t> next = std::size_t{0};
         if (left > 0)
             next = read_batch(in_next);
         pool.wait();
+        if (auto e = open_error.take())
+            return tl::unexpected(*e);
         for (std::size_t i = 0; i < chunks; ++i) {
             if (!ok[i])
                 return mismatch("payload chunk " + std::to_string(base + i) +
@@ -387,7 +453,9 @@ tl::expected<detail::FileKey, Failure> unwrap_file_key(const AgeHeader& header,
         return failure(AgeFailure::header, ErrorCode::crypto,
                        "invalid age header: an scrypt stanza must be the only stanza");
     }
-    detail::ChaChaPoly aead;
+    auto aead = detail::ChaChaPoly::create();
+    if (!aead)
+        return tl::unexpected(Failure{AgeFailure::header, aead.error()});
     for (const auto& s : header.stanzas) {
         if (s.type != "X25519")
             continue;
@@ -408,7 +476,10 @@ tl::expected<detail::FileKey, Failure> unwrap_file_key(const AgeHeader& header,
                 return tl::unexpected(Failure{AgeFailure::header, wrap_key.error()});
             Key32Guard wrap_guard{*wrap_key};
             detail::FileKey key{};
-            if (aead.open(wrap_guard.key, {}, s.body, key))
+            auto tag = aead->open(wrap_guard.key, {}, s.body, key);
+            if (!tag)
+                return tl::unexpected(Failure{AgeFailure::header, tag.error()});
+            if (*tag == detail::TagCheck::verified)
                 return key;
         }
     }
@@ -538,7 +609,11 @@ tl::expected<std::uint64_t, Failure> decrypt_impl(int in_fd, const AgeSink& sink
         return tl::unexpected(Failure{AgeFailure::io, got.error()});
 
     detail::ChunkPool pool(options.threads);
-    std::vector<detail::ChaChaPoly> aeads(pool.size());
+    auto made = make_aeads(pool);
+    if (!made)
+        return tl::unexpected(Failure{AgeFailure::payload, made.error()});
+    std::vector<detail::ChaChaPoly>& aeads = *made;
+    FirstError open_error;
     std::vector<std::uint8_t> plain(batch * kChunkSize);
     std::vector<ChunkState> states(batch);
     std::uint64_t counter = 0;
@@ -563,12 +638,23 @@ tl::expected<std::uint64_t, Failure> decrypt_impl(int in_fd, const AgeSink& sink
             std::span<std::uint8_t> dst(plain.data() + i * kChunkSize, len - kTagSize);
             // A full-size chunk is normally a middle one; if that fails it may be a full
             // final chunk (then anything after it is trailing data, checked below).
-            if (len == kSealedChunkSize &&
-                aeads[w].open(payload_key.key, chunk_nonce(base + i, false), sealed, dst)) {
-                states[i] = ChunkState::middle;
-            } else if (aeads[w].open(payload_key.key, chunk_nonce(base + i, true), sealed, dst)) {
-                states[i] = ChunkState::last;
+            if (len == kSealedChunkSize) {
+                auto tag =
+                    aeads[w].open(payload_key.key, chunk_nonce(base + i, false), sealed, dst);
+                if (!tag) {
+                    open_error.set(tag.error());
+                    return;
+                }
+                if (*tag == detail::TagCheck::verified) {
+                    states[i] = ChunkState::middle;
+                    return;
+                }
             }
+            auto tag = aeads[w].open(payload_key.key, chunk_nonce(base + i, true), sealed, dst);
+            if (!tag)
+                open_error.set(tag.error());
+            else if (*tag == detail::TagCheck::verified)
+                states[i] = ChunkState::last;
         });
         Result<std::size_t> next_got = std::size_t{0};
         if (!at_eof) {
@@ -576,6 +662,9 @@ tl::expected<std::uint64_t, Failure> decrypt_impl(int in_fd, const AgeSink& sink
             next_got = fill(in_fd, in_next, 1, in_name);
         }
         pool.wait();
+        // OpenSSL failing is not a verdict on the file: report it as it is, not as a bad chunk.
+        if (auto e = open_error.take())
+            return tl::unexpected(Failure{AgeFailure::payload, *e});
         std::size_t good = 0; // plaintext bytes of this batch that may be released
         std::optional<Failure> stop;
         bool finished = false;

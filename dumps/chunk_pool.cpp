@@ -1,13 +1,20 @@
 #include "dumps/chunk_pool.hpp"
 
+#include <system_error>
+
 namespace snapgov::dumps::detail {
 
 ChunkPool::ChunkPool(unsigned threads) {
     if (threads == 0)
         threads = std::max(1u, std::thread::hardware_concurrency());
     threads_.reserve(threads);
-    for (unsigned i = 0; i < threads; ++i)
-        threads_.emplace_back([this, i] { worker_loop(i); });
+    for (unsigned i = 0; i < threads; ++i) {
+        try {
+            threads_.emplace_back([this, i] { worker_loop(i); });
+        } catch (const std::system_error&) {
+            break; // out of threads (EAGAIN): work with the ones already running
+        }
+    }
 }
 
 ChunkPool::~ChunkPool() {
@@ -22,6 +29,11 @@ ChunkPool::~ChunkPool() {
 }
 
 void ChunkPool::start(std::size_t count, Job job) {
+    if (threads_.empty()) {
+        for (std::size_t i = 0; i < count; ++i)
+            job(i, 0);
+        return;
+    }
     {
         std::lock_guard lock(mutex_);
         job_ = std::move(job);

@@ -18,18 +18,23 @@ public:
     /// The job signature: item index and the worker number in [0, size()).
     using Job = std::function<void(std::size_t index, unsigned worker)>;
 
-    /// Starts `threads` workers (0 means one per online CPU).
+    /// Starts `threads` workers (0 means one per online CPU). Never throws for want of
+    /// threads: when the system refuses to start some, the pool keeps the ones it got, and
+    /// with none at all start() runs each job on the calling thread (slower, same result).
     explicit ChunkPool(unsigned threads);
     ChunkPool(const ChunkPool&) = delete;
     ChunkPool& operator=(const ChunkPool&) = delete;
     /// Waits for a running job, then stops and joins the workers.
     ~ChunkPool();
 
-    /// Number of workers.
-    [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(threads_.size()); }
+    /// Number of worker slots (the `worker` values a job sees): at least 1.
+    [[nodiscard]] unsigned size() const noexcept {
+        return threads_.empty() ? 1U : static_cast<unsigned>(threads_.size());
+    }
 
-    /// Starts `job` over `count` items and returns at once; call wait() before the next
-    /// start(). `job` must not throw.
+    /// Starts `job` over `count` items and returns at once (or, without worker threads,
+    /// once the items are done); call wait() before the next start(). `job` must not throw:
+    /// it reports failures through state it captures.
     void start(std::size_t count, Job job);
     /// Blocks until every item of the running job is done.
     void wait();

@@ -59,6 +59,8 @@ Result<std::vector<X25519Recipient>> recipients_from_file(const std::string& pat
     return out;
 }
 
+// For progress totals only: an unknown size shows as 0 and the operation itself reports
+// any real problem with the file.
 std::uint64_t file_size(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -134,7 +136,12 @@ Result<DecryptReport> decrypt_file(const std::string& in, const std::string& ide
     }
     auto discard = [&](const Error& e) -> tl::unexpected<Error> {
         out_fd = UniqueFd();
-        ::unlink(tmp.c_str());
+        // The temporary file may hold unauthenticated plaintext: if it stays, say so.
+        if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+            return tl::unexpected(Error{e.code, e.message + "; the partial output " + tmp +
+                                                    " could not be removed (" + errno_text(errno) +
+                                                    "): delete it"});
+        }
         return tl::unexpected(e);
     };
     AgeStreamOptions so;

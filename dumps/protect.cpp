@@ -1,6 +1,7 @@
 #include "dumps/protect.hpp"
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
@@ -95,6 +96,16 @@ Result<void> remove_journal(const Journal& j) {
     return fsync_parent_dir(j.file);
 }
 
+// A decimal number written by save(): digits only, the whole text, no overflow.
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+    std::uint64_t value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc{} || ptr != end)
+        return std::nullopt;
+    return value;
+}
+
 Result<Journal> load(const std::string& file) {
     UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd.valid())
@@ -132,12 +143,15 @@ Result<Journal> load(const std::string& file) {
         j.step = Step::verified;
     else
         return fail(ErrorCode::config, "journal " + file + " has an unknown step '" + step + "'");
-    try {
-        j.plain_dev = std::stoull(kv["plain_dev"]);
-        j.plain_ino = std::stoull(kv["plain_ino"]);
-        j.cipher_size = std::stoull(kv["cipher_size"]);
-    } catch (const std::exception&) {
-        return fail(ErrorCode::config, "journal " + file + " has a malformed number");
+    for (auto [key, field] :
+         {std::pair{"plain_dev", &j.plain_dev}, std::pair{"plain_ino", &j.plain_ino},
+          std::pair{"cipher_size", &j.cipher_size}}) {
+        auto number = parse_u64(kv[key]);
+        if (!number) {
+            return fail(ErrorCode::config,
+                        "journal " + file + " has a malformed " + key + " '" + kv[key] + "'");
+        }
+        *field = *number;
     }
     j.cipher_sha256 = kv["cipher_sha256"];
     return j;
@@ -153,7 +167,9 @@ Result<std::pair<std::uint64_t, std::string>> hash_file(const std::string& path)
     }
     (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
     (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    detail::Sha256 sha;
+    auto sha = detail::Sha256::create();
+    if (!sha)
+        return tl::unexpected(sha.error());
     std::vector<std::uint8_t> buf(4 << 20);
     std::uint64_t total = 0;
     for (;;) {
@@ -162,10 +178,14 @@ Result<std::pair<std::uint64_t, std::string>> hash_file(const std::string& path)
             return tl::unexpected(n.error());
         if (*n == 0)
             break;
-        sha.update({buf.data(), *n});
+        if (auto r = sha->update({buf.data(), *n}); !r)
+            return tl::unexpected(r.error());
         total += *n;
     }
-    return std::make_pair(total, hex(sha.finish()));
+    auto digest = sha->finish();
+    if (!digest)
+        return tl::unexpected(digest.error());
+    return std::make_pair(total, hex(*digest));
 }
 
 // Re-reads the just-written ciphertext from storage (page cache dropped first) and checks it
@@ -201,11 +221,20 @@ std::uint64_t ciphertext_size_for(std::uint64_t plain) {
     return plain + chunks * detail::kTagSize + 16 + 4096; // nonce + a generous header bound
 }
 
-std::string journal_path_for(const std::string& state_dir, const std::string& plaintext) {
-    detail::Sha256 sha;
-    sha.update({reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()});
+Result<std::string> journal_path_for(const std::string& state_dir, const std::string& plaintext) {
+    auto sha = detail::Sha256::create();
+    if (!sha)
+        return tl::unexpected(sha.error());
+    if (auto r = sha->update(
+            {reinterpret_cast<const std::uint8_t*>(plaintext.data()), plaintext.size()});
+        !r) {
+        return tl::unexpected(r.error());
+    }
+    auto digest = sha->finish();
+    if (!digest)
+        return tl::unexpected(digest.error());
     return (fs::path(state_dir) /
-            ("protect-" + hex(sha.finish()).substr(0, 24) + std::string(kJournalSuffix)))
+            ("protect-" + hex(*digest).substr(0, 24) + std::string(kJournalSuffix)))
         .string();
 }
 
@@ -267,7 +296,10 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
         return fail(ErrorCode::io,
                     "cannot create state directory " + options.state_dir + ": " + ec.message());
     }
-    j.file = journal_path_for(options.state_dir, abs);
+    auto journal_file = journal_path_for(options.state_dir, abs);
+    if (!journal_file)
+        return tl::unexpected(journal_file.error());
+    j.file = std::move(*journal_file);
     if (path_exists(j.file) || path_exists(j.partial)) {
         return fail(ErrorCode::usage, "an interrupted encryption of " + abs +
                                           " is pending: run recovery (snapgov dump recover) first");
@@ -283,6 +315,8 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     }
     struct statvfs vfs {};
     const std::string dir = fs::path(abs).parent_path().string();
+    // A failing statvfs only skips this early refusal: a full disk still fails the write
+    // below (ENOSPC, named), and the plaintext is kept either way.
     if (::statvfs(dir.c_str(), &vfs) == 0) {
         const std::uint64_t avail = std::uint64_t{vfs.f_bavail} * vfs.f_frsize;
         // A sparse dump's ciphertext is not sparse: it needs the full apparent size.
@@ -314,7 +348,11 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
             ::open(j.partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
         if (!out.valid()) {
             const Error e{ErrorCode::io, "cannot create " + j.partial + ": " + errno_text(errno)};
-            (void)remove_journal(j);
+            if (auto r = remove_journal(j); !r) {
+                // The journal says "encrypting" with no partial file: recovery rolls it back
+                // harmlessly, so the open error stays the one reported.
+                log::warning(r.error().message);
+            }
             return tl::unexpected(e);
         }
         AgeStreamOptions so;
@@ -400,18 +438,29 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
 Result<std::vector<RecoveryAction>> recover(const std::string& state_dir) {
     std::vector<RecoveryAction> actions;
     std::error_code ec;
-    if (!fs::exists(state_dir, ec))
+    const bool present = fs::exists(state_dir, ec);
+    if (ec) {
+        return fail(ErrorCode::io,
+                    "cannot look up state directory " + state_dir + ": " + ec.message());
+    }
+    if (!present)
         return actions;
     std::vector<std::string> journals;
-    for (const auto& entry : fs::directory_iterator(state_dir, ec)) {
-        const std::string name = entry.path().filename().string();
+    // The error_code overloads throughout: a range-for would call the throwing operator++.
+    fs::directory_iterator it(state_dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
         if (!name.starts_with("protect-"))
             continue;
         if (name.ends_with(std::string(kJournalSuffix) + ".tmp")) {
-            // A journal update that never got renamed into place: the previous version holds.
-            (void)::unlink(entry.path().c_str());
+            // A journal update that never got renamed into place: the previous version
+            // holds. A leftover that cannot be removed does no harm (it is skipped again).
+            if (::unlink(it->path().c_str()) != 0 && errno != ENOENT) {
+                log::warning("cannot remove stale journal " + it->path().string() + ": " +
+                             errno_text(errno));
+            }
         } else if (name.ends_with(kJournalSuffix)) {
-            journals.push_back(entry.path().string());
+            journals.push_back(it->path().string());
         }
     }
     if (ec)

@@ -45,15 +45,16 @@ bool in_hyperv_folder(const fs::path& p) {
     return false;
 }
 
-// Reads the first bytes without following a symlink or blocking on a FIFO.
-std::string head(const fs::path& p, std::size_t n) {
+// Reads the first bytes without following a symlink or blocking on a FIFO. The error names
+// the file and the reason.
+Result<std::string> head(const fs::path& p, std::size_t n) {
     UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (!fd.valid())
-        return {};
+        return fail(ErrorCode::io, "cannot open " + p.string() + ": " + errno_text(errno));
     std::string buf(n, '\0');
     auto got = read_full(fd.get(), {reinterpret_cast<std::uint8_t*>(buf.data()), n}, p.string());
     if (!got)
-        return {};
+        return tl::unexpected(got.error());
     buf.resize(*got);
     return buf;
 }
@@ -66,46 +67,59 @@ std::string normal(const std::string& p) {
     return c.string();
 }
 
-// What the file at `p` is by the detection rules, or nothing if it is no dump; an
-// `.age.partial` (interrupted encryption) is reported through `interrupted`.
-std::optional<DumpKind> detect(const fs::path& p, bool& interrupted) {
+// What the file at `p` is by the detection rules.
+struct Detection {
+    std::optional<DumpKind> kind; ///< nothing: no dump by these rules
+    bool interrupted = false;     ///< an `.age.partial`: an interrupted encryption
+    /// Why its first bytes could not be read (then only the name decided).
+    std::optional<Error> unreadable;
+};
+
+Detection detect(const fs::path& p) {
+    Detection out;
     const std::string name = p.filename().string();
     const std::string lname = lower(name);
-    interrupted = false;
     if (lname.ends_with(".age.partial")) {
-        interrupted = true;
-        return std::nullopt;
+        out.interrupted = true;
+        return out;
     }
-    const std::string magic = head(p, 22);
+    auto read = head(p, 22);
+    // An unreadable file is judged by its name alone; if the name says nothing, it may still
+    // be a dump, so the caller reports it rather than silently passing over it.
+    const std::string magic = read ? *read : std::string();
+    if (!read) {
+        out.unreadable = read.error();
+    }
     if (magic.starts_with("LibvirtQemudSave")) {
-        return DumpKind::libvirt_save;
+        out.kind = DumpKind::libvirt_save;
+    } else if (magic.starts_with("LibvirtQemudPart")) {
+        out.kind = DumpKind::libvirt_partial;
+    } else if (lname.ends_with(".age") && magic == kAgeVersionLine.substr(0, 22)) {
+        out.kind = DumpKind::age_encrypted;
+    } else if (lname.ends_with(".vmrs") || lname.ends_with(".vsv") ||
+               (lname.ends_with(".bin") && is_guid(name.substr(0, name.size() - 4)) &&
+                in_hyperv_folder(p))) {
+        out.kind = DumpKind::hyperv_state;
     }
-    if (magic.starts_with("LibvirtQemudPart")) {
-        return DumpKind::libvirt_partial;
-    }
-    if (lname.ends_with(".age") && magic == kAgeVersionLine.substr(0, 22)) {
-        return DumpKind::age_encrypted;
-    }
-    if (lname.ends_with(".vmrs") || lname.ends_with(".vsv") ||
-        (lname.ends_with(".bin") && is_guid(name.substr(0, name.size() - 4)) &&
-         in_hyperv_folder(p))) {
-        return DumpKind::hyperv_state;
-    }
-    return std::nullopt;
+    return out;
 }
 
 void classify(const fs::path& p, std::uint64_t size, const std::set<std::string>& refs,
               ScanResult& out) {
-    bool interrupted = false;
-    const auto kind = detect(p, interrupted);
-    if (interrupted) {
+    const Detection found = detect(p);
+    if (found.interrupted) {
         out.warnings.push_back(p.string() + ": interrupted encryption (run recovery)");
         return;
     }
-    if (!kind)
+    if (!found.kind) {
+        if (found.unreadable) {
+            out.warnings.push_back(p.string() + ": cannot read it to check for a dump (" +
+                                   found.unreadable->message + ")");
+        }
         return;
-    FoundDump d{p.string(), *kind, size};
-    if (*kind == DumpKind::age_encrypted) {
+    }
+    FoundDump d{p.string(), *found.kind, size};
+    if (*found.kind == DumpKind::age_encrypted) {
         out.protected_dumps.push_back(std::move(d));
         return;
     }
@@ -134,15 +148,18 @@ Result<FoundDump> classify_file(const std::string& path) {
                     path + " is not a regular file (a symbolic link, folder or device): "
                            "refusing to touch it");
     }
-    bool interrupted = false;
-    const auto kind = detect(fs::path(path), interrupted);
-    if (!kind) {
+    const Detection found = detect(fs::path(path));
+    if (!found.kind && found.unreadable) {
+        return tl::unexpected(found.unreadable->with_context(
+            "cannot read " + path + " to check that it is a memory dump; left alone"));
+    }
+    if (!found.kind) {
         return fail(ErrorCode::unsupported,
                     path + " does not look like a VM memory dump (no LibvirtQemudSave header, "
                            "no Hyper-V saved-state name, no age header): refusing to touch it; "
                            "check the checkpoint's memory file in the hypervisor");
     }
-    return FoundDump{path, *kind, static_cast<std::uint64_t>(sb.st_size)};
+    return FoundDump{path, *found.kind, static_cast<std::uint64_t>(sb.st_size)};
 }
 
 Result<ScanResult> scan(const std::vector<std::string>& paths,
@@ -154,16 +171,29 @@ Result<ScanResult> scan(const std::vector<std::string>& paths,
     for (const auto& root_text : paths) {
         std::error_code ec;
         const fs::path root = fs::absolute(root_text, ec).lexically_normal();
+        if (ec) {
+            return fail(ErrorCode::io,
+                        "cannot resolve scan path " + root_text + ": " + ec.message());
+        }
         const fs::file_status st = fs::symlink_status(root, ec);
-        if (ec || !fs::exists(st)) {
+        if (st.type() == fs::file_type::not_found) {
             return fail(ErrorCode::not_found, "scan path " + root_text + " does not exist");
+        }
+        if (ec) {
+            return fail(ErrorCode::io,
+                        "cannot look up scan path " + root_text + ": " + ec.message());
         }
         if (fs::is_symlink(st)) {
             out.warnings.push_back(root.string() + ": symbolic link, not followed");
             continue;
         }
         if (fs::is_regular_file(st)) {
-            classify(root, fs::file_size(root, ec), refs, out);
+            const std::uintmax_t size = fs::file_size(root, ec);
+            if (ec) {
+                return fail(ErrorCode::io, "cannot read the size of scan path " + root.string() +
+                                               ": " + ec.message());
+            }
+            classify(root, size, refs, out);
             continue;
         }
         if (!fs::is_directory(st))

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <linux/falloc.h>
+#include <optional>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -38,13 +39,19 @@ std::string read_sys(const fs::path& p) {
     return s;
 }
 
-bool swap_active() {
+// Whether any swap area is active; nullopt when /proc/swaps cannot be read (then nobody can
+// promise that tmpfs pages never reached a disk).
+std::optional<bool> swap_active() {
     std::ifstream in("/proc/swaps");
+    if (!in)
+        return std::nullopt;
     std::string line;
     int lines = 0;
     while (std::getline(in, line))
         ++lines;
-    return lines > 1; // the first line is the column header
+    if (in.bad() || lines == 0)
+        return std::nullopt; // even an empty table has its column header
+    return lines > 1;
 }
 
 struct DeviceInfo {
@@ -64,8 +71,9 @@ DeviceInfo device_of(dev_t dev) {
         "/sys/dev/block/" + std::to_string(major(dev)) + ":" + std::to_string(minor(dev)), ec);
     if (ec)
         return info;
-    // A partition has no queue/ of its own: its parent directory is the whole disk.
-    if (fs::exists(sys / "partition"))
+    // A partition has no queue/ of its own: its parent directory is the whole disk. A
+    // lookup error reads as "not a partition": queue/ is then missing and the device unknown.
+    if (fs::exists(sys / "partition", ec))
         sys = sys.parent_path();
     const std::string rot = read_sys(sys / "queue" / "rotational");
     if (rot.empty())
@@ -137,14 +145,18 @@ StorageAssessment assess_storage(int fd) {
     case kOverlayMagic:
         out.reason = "overlayfs: a copy in a lower layer is not touched";
         return out;
-    case kTmpfsMagic:
-        if (swap_active()) {
+    case kTmpfsMagic: {
+        const std::optional<bool> swap = swap_active();
+        if (!swap) {
+            out.reason = "tmpfs, but /proc/swaps cannot be read: pages may have been swapped out";
+        } else if (*swap) {
             out.reason = "tmpfs with swap enabled: pages swapped out earlier may remain in swap";
         } else {
             out.assurance = WipeAssurance::clear;
             out.reason = "tmpfs without swap: the data lived only in RAM and is overwritten there";
         }
         return out;
+    }
     default: break;
     }
     struct stat st {};

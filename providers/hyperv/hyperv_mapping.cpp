@@ -28,6 +28,8 @@ bool all_digits(std::string_view s) {
     return !s.empty();
 }
 
+// Only for text all_digits() accepted and short enough for an int: from_chars cannot fail
+// on that, so its result is not inspected.
 int to_int(std::string_view s) {
     int v = 0;
     (void)std::from_chars(s.data(), s.data() + s.size(), v);

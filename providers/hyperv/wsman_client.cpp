@@ -2,7 +2,9 @@
 
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include <openssl/rand.h>
@@ -173,17 +175,28 @@ std::string canonical_qname(const pugi::xml_node& context, std::string_view qnam
     return std::string(qname);
 }
 
+// The whole of `text` as an unsigned decimal number; nullopt for anything else (a sign,
+// blanks, trailing text, overflow). The service's replies are input, so no exceptions.
+template <class Unsigned> std::optional<Unsigned> parse_unsigned(std::string_view text) {
+    Unsigned value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc{} || ptr != end) {
+        return std::nullopt;
+    }
+    return value;
+}
+
 // WMI reports HRESULTs such as 0x80041002 (not found) as decimal; hex is what admins
 // search for.
 std::string wmi_code_text(std::string_view decimal) {
-    try {
-        const unsigned long long v = std::stoull(std::string(decimal));
-        std::array<char, 24> out{};
-        (void)std::snprintf(out.data(), out.size(), v > 0xFFFFU ? "0x%08llX" : "%llu", v);
-        return out.data();
-    } catch (const std::exception&) {
+    const auto v = parse_unsigned<unsigned long long>(decimal);
+    if (!v) {
         return std::string(decimal);
     }
+    std::array<char, 24> out{};
+    (void)std::snprintf(out.data(), out.size(), *v > 0xFFFFU ? "0x%08llX" : "%llu", *v);
+    return out.data();
 }
 
 // "fault wsman:InvalidSelectors: <reason> (detail: ...; WMI error 0x80041002: ...)"
@@ -570,16 +583,14 @@ Result<MethodResult> WsmanClient::invoke(const ObjectRef& target, std::string_vi
     MethodResult result;
     const auto rv = child(output, uri, "ReturnValue");
     const std::string rv_text = trimmed(rv.text().get());
-    try {
-        std::size_t used = 0;
-        const unsigned long v = std::stoul(rv_text, &used);
-        if (used != rv_text.size() || v > 0xFFFFFFFFUL) {
-            throw std::out_of_range("ReturnValue");
-        }
-        result.return_value = static_cast<std::uint32_t>(v);
-    } catch (const std::exception&) {
-        return fail(ErrorCode::provider, where + ": the reply has no valid ReturnValue");
+    const auto rv_value = parse_unsigned<std::uint32_t>(rv_text);
+    if (!rv_value) {
+        const std::string shown = rv_text.size() > 40 ? rv_text.substr(0, 40) + "..." : rv_text;
+        return fail(ErrorCode::provider,
+                    where + ": the reply has no valid ReturnValue" +
+                        (shown.empty() ? std::string() : " ('" + shown + "')"));
     }
+    result.return_value = *rv_value;
     if (const auto job = child(output, uri, "Job"); job && !attribute_is_nil(job)) {
         result.job = parse_reference(job);
     }

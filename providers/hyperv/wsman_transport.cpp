@@ -2,6 +2,7 @@
 #include "providers/hyperv/wsman_transport.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -34,11 +35,19 @@ constexpr const char* kMutualAuthProfile =
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual";
 constexpr std::uint64_t kMaxReplyBytes = std::uint64_t{64} * 1024 * 1024;
 
-std::string base64(std::string_view in) {
+// EVP_EncodeBlock takes an int length and returns the encoded length, or -1 on failure.
+Result<std::string> base64(std::string_view in) {
+    if (in.size() > static_cast<std::size_t>(std::numeric_limits<int>::max() / 4 * 3)) {
+        return fail(ErrorCode::config, "credentials too long to encode");
+    }
     std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
     const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                   reinterpret_cast<const unsigned char*>(in.data()),
                                   static_cast<int>(in.size()));
+    if (n < 0 || static_cast<std::size_t>(n) >= out.size()) {
+        wipe_secret(out);
+        return fail(ErrorCode::internal, "base64 encoding of the credentials failed in OpenSSL");
+    }
     out.resize(static_cast<std::size_t>(n));
     return out;
 }
@@ -285,8 +294,16 @@ struct HttpTransport::Impl {
         return message;
     }
 
+    // Why an exchange failed: the Beast error and what was under way ("sending a request
+    // to", "waiting for a reply from"), so post() can retry a stale connection and name the
+    // phase in its message.
+    struct ExchangeFailure {
+        beast::error_code ec;
+        std::string_view phase;
+    };
+
     // Sends one request and reads its reply on the open connection.
-    beast::error_code exchange(const std::string& envelope, HttpReply& reply, std::string& phase) {
+    tl::expected<HttpReply, ExchangeFailure> exchange(const std::string& envelope) {
         http::request<http::string_body> request{http::verb::post, options.url.target, 11};
         request.set(http::field::host, host_header);
         request.set(http::field::user_agent, "snapgov");
@@ -296,7 +313,6 @@ struct HttpTransport::Impl {
         request.body() = envelope;
         request.prepare_payload();
 
-        phase = "sending a request to";
         auto ec = run(options.read_timeout, [&](auto done) {
             auto handler = [done](const beast::error_code& e, std::size_t) { done(e); };
             if (secure) {
@@ -306,9 +322,8 @@ struct HttpTransport::Impl {
             }
         });
         if (ec) {
-            return ec;
+            return tl::unexpected(ExchangeFailure{ec, "sending a request to"});
         }
-        phase = "waiting for a reply from";
         http::response_parser<http::string_body> parser;
         parser.body_limit(kMaxReplyBytes);
         ec = run(options.read_timeout, [&](auto done) {
@@ -320,16 +335,17 @@ struct HttpTransport::Impl {
             }
         });
         if (ec) {
-            return ec;
+            return tl::unexpected(ExchangeFailure{ec, "waiting for a reply from"});
         }
         auto response = parser.release();
+        HttpReply reply;
         reply.status = response.result_int();
         reply.content_type = std::string(response[http::field::content_type]);
         reply.body = std::move(response.body());
         if (!response.keep_alive()) {
             close();
         }
-        return {};
+        return reply;
     }
 };
 
@@ -342,12 +358,32 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::create(TransportOptions op
     std::string authorization;
     if (options.auth == AuthMethod::basic) {
         std::string plain_credentials = options.username + ":" + options.password;
-        authorization = "Basic " + base64(plain_credentials);
+        auto encoded = base64(plain_credentials);
         wipe_secret(plain_credentials);
+        wipe_secret(options.password);
+        if (!encoded) {
+            return tl::unexpected(encoded.error());
+        }
+        authorization = "Basic " + *encoded;
+        wipe_secret(*encoded);
     } else {
         authorization = kMutualAuthProfile;
     }
     wipe_secret(options.password);
+    const std::string endpoint = options.endpoint;
+    // Boost.Asio reports a failing SSL_CTX_new or io_context set-up by throwing; this is
+    // the transport's edge, so it becomes an error here.
+    try {
+        return make(std::move(options), authorization);
+    } catch (const std::exception& e) {
+        wipe_secret(authorization); // unless Impl took it (its destructor wipes it then)
+        return fail(ErrorCode::provider,
+                    "cannot set up the HTTP transport to " + endpoint + ": " + e.what());
+    }
+}
+
+Result<std::unique_ptr<HttpTransport>> HttpTransport::make(TransportOptions options,
+                                                           std::string& authorization) {
     auto impl = std::make_unique<Impl>(std::move(options));
     impl->authorization = std::move(authorization);
     auto& o = impl->options;
@@ -356,10 +392,16 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::create(TransportOptions op
                               ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                               ssl::context::no_tlsv1_1,
                           ec);
-    if (o.tls_insecure) {
-        impl->tls.set_verify_mode(ssl::verify_none, ec);
-    } else {
-        impl->tls.set_verify_mode(ssl::verify_peer, ec);
+    if (ec) {
+        return fail(ErrorCode::config, "cannot restrict TLS to version 1.2 and later for " +
+                                           o.endpoint + ": " + ec.message());
+    }
+    impl->tls.set_verify_mode(o.tls_insecure ? ssl::verify_none : ssl::verify_peer, ec);
+    if (ec) {
+        return fail(ErrorCode::config,
+                    "cannot set the TLS verification mode for " + o.endpoint + ": " + ec.message());
+    }
+    if (!o.tls_insecure) {
         if (!o.ca_file.empty()) {
             impl->tls.load_verify_file(o.ca_file, ec);
             if (ec) {
@@ -391,6 +433,18 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::create(TransportOptions op
 }
 
 Result<HttpReply> HttpTransport::post(const std::string& envelope) {
+    // Boost.Asio and Beast throw on resource failures (SSL_new, a header over Beast's size
+    // limit) and rethrow from handlers: none of that may leave the transport.
+    try {
+        return post_with_retry(envelope);
+    } catch (const std::exception& e) {
+        impl_->close();
+        return fail(ErrorCode::provider, "HTTP exchange with " + impl_->options.url.host + ":" +
+                                             impl_->options.url.port + " failed: " + e.what());
+    }
+}
+
+Result<HttpReply> HttpTransport::post_with_retry(const std::string& envelope) {
     auto& impl = *impl_;
     for (int attempt = 0;; ++attempt) {
         const bool reused = impl.open();
@@ -399,12 +453,11 @@ Result<HttpReply> HttpTransport::post(const std::string& envelope) {
                 return tl::unexpected(ok.error());
             }
         }
-        HttpReply reply;
-        std::string phase;
-        const auto ec = impl.exchange(envelope, reply, phase);
-        if (!ec) {
-            return reply;
+        auto reply = impl.exchange(envelope);
+        if (reply) {
+            return std::move(*reply);
         }
+        const auto [ec, phase] = reply.error();
         impl.close();
         if (reused && attempt == 0 && stale_connection(ec)) {
             continue;
@@ -412,7 +465,7 @@ Result<HttpReply> HttpTransport::post(const std::string& envelope) {
         if (ec == asio::error::timed_out) {
             return fail(ErrorCode::provider, impl.timeout_text(impl.options.read_timeout, phase));
         }
-        return fail(ErrorCode::provider, "HTTP exchange failed while " + phase + " " +
+        return fail(ErrorCode::provider, "HTTP exchange failed while " + std::string(phase) + " " +
                                              impl.options.url.host + ":" + impl.options.url.port +
                                              ": " + ec.message());
     }

@@ -83,6 +83,13 @@ public:
 private:
     struct Impl;
     explicit HttpTransport(std::unique_ptr<Impl> impl);
+    /// create() past the credentials; may throw (Boost.Asio), create() catches. Takes
+    /// `authorization` (a secret) by moving it into the transport once that exists.
+    [[nodiscard]] static Result<std::unique_ptr<HttpTransport>> make(TransportOptions options,
+                                                                     std::string& authorization);
+    /// post() without the exception barrier: one exchange, and one retry on a fresh
+    /// connection when a reused one turns out closed.
+    [[nodiscard]] Result<HttpReply> post_with_retry(const std::string& envelope);
     std::unique_ptr<Impl> impl_;
 };
 

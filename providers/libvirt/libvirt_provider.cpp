@@ -4,9 +4,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
+#include <system_error>
 #include <thread>
 
 #include <fcntl.h>
@@ -39,10 +38,16 @@ void ensure_event_loop() {
             log::warning("libvirt event loop unavailable: no keepalive and no domain events");
             return;
         }
-        std::thread([] {
-            while (virEventRunDefaultImpl() == 0) {
-            }
-        }).detach();
+        try {
+            std::thread([] {
+                while (virEventRunDefaultImpl() == 0) {
+                }
+            }).detach();
+        } catch (const std::system_error& e) {
+            // Connections still work, only without keepalive and events: not worth failing.
+            log::warning(std::string("cannot start the libvirt event loop thread (") + e.what() +
+                         "): no keepalive and no domain events");
+        }
     });
 }
 
@@ -50,7 +55,13 @@ void on_lifecycle_event(virConnectPtr /*conn*/, virDomainPtr domain, int /*event
                         void* opaque) {
     const auto* sink = static_cast<const Provider::EventSink*>(opaque);
     if (const char* name = virDomainGetName(domain); name != nullptr && *sink) {
-        (*sink)(name);
+        // This runs inside libvirt's C event loop: an exception must not unwind through it.
+        try {
+            (*sink)(name);
+        } catch (const std::exception& e) {
+            log::error(std::string("libvirt event handler failed for domain '") + name +
+                       "': " + e.what());
+        }
     }
 }
 
@@ -126,7 +137,16 @@ Result<void> write_journal(const std::string& path, const std::string& text) {
         return fail(ErrorCode::io, "cannot create state directory " + dir + ": " + ec.message() +
                                        " (set state_dir in the policy to a writable folder)");
     }
-    ::chmod(dir.c_str(), 0700);
+    // The journal holds secure XML: refuse a directory others can enter, unless it already
+    // is private (a chmod refused on a directory someone else owns is fine then).
+    if (::chmod(dir.c_str(), 0700) != 0) {
+        const auto message = errno_message();
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0 || (st.st_mode & 077) != 0) {
+            return fail(ErrorCode::io, "cannot restrict state directory " + dir +
+                                           " to its owner (chmod 700): " + message);
+        }
+    }
     const std::string tmp = path + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -140,21 +160,57 @@ Result<void> write_journal(const std::string& path, const std::string& text) {
         }
         if (n <= 0) {
             const auto message = errno_message();
+            // Cleanup on a path that already failed: the write error is the one to report,
+            // and a leftover .tmp is never read (only *.xml journals are).
             ::close(fd);
             ::unlink(tmp.c_str());
             return fail(ErrorCode::io, "cannot write journal " + tmp + ": " + message);
         }
         done += static_cast<std::size_t>(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        return fail(ErrorCode::io, "cannot sync journal " + tmp + ": " + errno_message());
+    // Both checked, and the descriptor closed whatever fsync said.
+    const bool synced = ::fsync(fd) == 0;
+    const auto sync_message = synced ? std::string() : errno_message();
+    const bool closed = ::close(fd) == 0;
+    if (!synced || !closed) {
+        const auto message = synced ? errno_message() : sync_message;
+        ::unlink(tmp.c_str()); // as above: the sync error is what matters
+        return fail(ErrorCode::io, "cannot sync journal " + tmp + ": " + message);
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        ::unlink(tmp.c_str());
-        return fail(ErrorCode::io, "cannot rename journal to " + path + ": " + errno_message());
+        const auto message = errno_message();
+        ::unlink(tmp.c_str()); // as above: the rename error is what matters
+        return fail(ErrorCode::io, "cannot rename journal to " + path + ": " + message);
     }
     return fsync_dir(dir);
+}
+
+// Reads a whole journal; the error names the file and the reason.
+Result<std::string> read_journal(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                    "cannot open journal " + path + ": " + errno_message());
+    }
+    std::string text;
+    std::array<char, 64 * 1024> buf{};
+    for (;;) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            const auto message = errno_message();
+            ::close(fd); // read-only: nothing a close error could lose
+            return fail(ErrorCode::io, "cannot read journal " + path + ": " + message);
+        }
+        if (n == 0) {
+            break;
+        }
+        text.append(buf.data(), static_cast<std::size_t>(n));
+    }
+    ::close(fd); // read-only: nothing a close error could lose
+    return text;
 }
 
 Result<void> remove_journal(const std::string& path) {
@@ -376,10 +432,11 @@ Result<void> LibvirtProvider::do_delete_checkpoint(const Vm& vm, const Checkpoin
 }
 
 Result<void> LibvirtProvider::replay_journal(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto journal = parse_journal_xml(text.str());
+    auto text = read_journal(path);
+    if (!text) {
+        return tl::unexpected(text.error());
+    }
+    auto journal = parse_journal_xml(*text);
     if (!journal) {
         return tl::unexpected(journal.error().with_context("journal " + path));
     }
@@ -420,7 +477,12 @@ Result<void> LibvirtProvider::do_make_disk_only(const Vm& vm, const Checkpoint& 
         return tl::unexpected(ok.error());
     }
     const std::string journal_file = journal_path(journal_dir, vm.id, checkpoint.name);
-    if (std::filesystem::exists(journal_file)) {
+    std::error_code ec;
+    const bool pending = std::filesystem::exists(journal_file, ec);
+    if (ec) {
+        return fail(ErrorCode::io, "cannot look up journal " + journal_file + ": " + ec.message());
+    }
+    if (pending) {
         // An earlier attempt stopped between delete and redefine: finish it.
         return replay_journal(journal_file);
     }
@@ -510,21 +572,33 @@ Result<std::vector<std::string>>
 LibvirtProvider::do_finish_disk_only(const std::string& journal_dir) {
     std::vector<std::string> done;
     std::error_code ec;
-    if (!std::filesystem::is_directory(journal_dir, ec)) {
-        return done;
+    const auto type = std::filesystem::status(journal_dir, ec).type();
+    if (type == std::filesystem::file_type::not_found) {
+        return done; // no journal was ever written
+    }
+    if (ec || type != std::filesystem::file_type::directory) {
+        return fail(ErrorCode::io, "cannot read journal directory " + journal_dir + ": " +
+                                       (ec ? ec.message() : std::string("not a directory")));
     }
     std::vector<std::string> journals;
-    for (const auto& entry : std::filesystem::directory_iterator(journal_dir, ec)) {
-        const std::string file = entry.path().filename().string();
+    // The error_code overloads throughout: a range-for would call the throwing operator++.
+    std::filesystem::directory_iterator it(journal_dir, ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        const std::string file = it->path().filename().string();
         if (file.rfind(kJournalPrefix, 0) == 0 && file.ends_with(".xml")) {
-            journals.push_back(entry.path().string());
+            journals.push_back(it->path().string());
         }
     }
+    if (ec) {
+        return fail(ErrorCode::io,
+                    "cannot list journal directory " + journal_dir + ": " + ec.message());
+    }
     for (const auto& path : journals) {
-        std::ifstream in(path);
-        std::stringstream text;
-        text << in.rdbuf();
-        auto journal = parse_journal_xml(text.str());
+        auto text = read_journal(path);
+        if (!text) {
+            return tl::unexpected(text.error());
+        }
+        auto journal = parse_journal_xml(*text);
         if (!journal) {
             return tl::unexpected(journal.error().with_context("journal " + path));
         }

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dumps/dump_commands.hpp"
 #include "tests/support/files.hpp"
@@ -122,4 +123,61 @@ TEST_CASE("decrypt_file refuses to overwrite an existing output", "[commands]") 
     auto r = decrypt_file(fx.dir.file("x.age"), fx.key, fx.dir.file("x"));
     REQUIRE_FALSE(r);
     CHECK(test::read_file(fx.dir.file("x")) == std::vector<std::uint8_t>{1, 2});
+}
+
+TEST_CASE("decrypt_file names an input or identity file that is not a readable file",
+          "[commands][errors]") {
+    Fixture fx;
+    test::write_file(fx.dir.file("x"), {1, 2, 3});
+    REQUIRE(encrypt_file(fx.dir.file("x"), {fx.recipient}, true, fx.dir.file("state")));
+    REQUIRE(::mkdir(fx.dir.file("folder").c_str(), 0700) == 0);
+    REQUIRE(::symlink(fx.dir.file("gone").c_str(), fx.dir.file("dangling").c_str()) == 0);
+
+    SECTION("the input is a folder") {
+        auto r = decrypt_file(fx.dir.file("folder"), fx.key, fx.dir.file("out"));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == snapgov::ErrorCode::io);
+        CHECK_THAT(r.error().message, Catch::Contains("reading " + fx.dir.file("folder")));
+    }
+    SECTION("the input is a dangling symlink") {
+        auto r = decrypt_file(fx.dir.file("dangling"), fx.key, fx.dir.file("out"));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == snapgov::ErrorCode::not_found);
+        CHECK_THAT(r.error().message, Catch::Contains(fx.dir.file("dangling")));
+    }
+    SECTION("the identity file is a folder") {
+        auto r = decrypt_file(fx.dir.file("x.age"), fx.dir.file("folder"), fx.dir.file("out"));
+        REQUIRE_FALSE(r);
+        CHECK_THAT(r.error().message, Catch::Contains("identity file " + fx.dir.file("folder") +
+                                                      " is not a regular file"));
+    }
+    SECTION("the identity file is a dangling symlink") {
+        auto r = decrypt_file(fx.dir.file("x.age"), fx.dir.file("dangling"), fx.dir.file("out"));
+        REQUIRE_FALSE(r);
+        CHECK_THAT(r.error().message, Catch::Contains("identity file " + fx.dir.file("dangling") +
+                                                      " is a symbolic link"));
+    }
+    SECTION("the identity file is missing") {
+        auto r = decrypt_file(fx.dir.file("x.age"), fx.dir.file("nope"), fx.dir.file("out"));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == snapgov::ErrorCode::not_found);
+        CHECK_THAT(r.error().message, Catch::Contains(fx.dir.file("nope")));
+    }
+    SECTION("the identity file cannot be read") {
+        if (::geteuid() == 0)
+            return; // root reads everything: nothing to provoke
+        ::chmod(fx.key.c_str(), 0);
+        auto r = decrypt_file(fx.dir.file("x.age"), fx.key, fx.dir.file("out"));
+        REQUIRE_FALSE(r);
+        CHECK_THAT(r.error().message, Catch::Contains("cannot open identity file " + fx.key));
+    }
+    CHECK_FALSE(fs::exists(fx.dir.file("out")));
+}
+
+TEST_CASE("a recipients file that is a folder is named", "[commands][errors]") {
+    test::TempDir dir;
+    REQUIRE(::mkdir(dir.file("folder").c_str(), 0700) == 0);
+    auto r = parse_recipients({dir.file("folder")});
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("recipients file " + dir.file("folder")));
 }

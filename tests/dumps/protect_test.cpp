@@ -363,3 +363,83 @@ TEST_CASE("a run killed before its read-back is completed by recovery, or rolled
         }
     }
 }
+
+TEST_CASE("protect refuses a folder or a dangling symlink, naming the path", "[protect][errors]") {
+    test::TempDir dir;
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    ProtectOptions opt;
+    opt.recipients = {id->recipient()};
+    opt.state_dir = dir.file("state");
+    REQUIRE(::mkdir(dir.file("folder").c_str(), 0700) == 0);
+    auto folder = protect_file(dir.file("folder"), opt);
+    REQUIRE_FALSE(folder);
+    CHECK_THAT(folder.error().message,
+               Catch::Contains(dir.file("folder")) && Catch::Contains("not a regular file"));
+    REQUIRE(::symlink(dir.file("gone").c_str(), dir.file("dangling").c_str()) == 0);
+    auto dangling = protect_file(dir.file("dangling"), opt);
+    REQUIRE_FALSE(dangling);
+    CHECK_THAT(dangling.error().message,
+               Catch::Contains(dir.file("dangling")) && Catch::Contains("symbolic link"));
+    CHECK(journal_count(opt.state_dir) == 0);
+}
+
+TEST_CASE("a state directory that is a file is named, and the dump is left alone",
+          "[protect][errors]") {
+    test::TempDir dir;
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    const std::string f = dir.file("vm.mem");
+    const auto data = test::random_data(1000);
+    test::write_file(f, data);
+    test::write_file(dir.file("state"), {1});
+    ProtectOptions opt;
+    opt.recipients = {id->recipient()};
+    opt.state_dir = GENERATE(std::string("state"), std::string("state/below"));
+    opt.state_dir = dir.file(opt.state_dir);
+    auto r = protect_file(f, opt);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == snapgov::ErrorCode::io);
+    CHECK_THAT(r.error().message, Catch::Contains("state directory " + opt.state_dir));
+    CHECK(test::read_file(f) == data);
+    CHECK_FALSE(exists(f + ".age"));
+}
+
+TEST_CASE("recovery names a state directory that is a file", "[protect][errors]") {
+    test::TempDir dir;
+    test::write_file(dir.file("state"), {1});
+    auto r = recover(dir.file("state"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == snapgov::ErrorCode::io);
+    CHECK_THAT(r.error().message, Catch::Contains("state directory " + dir.file("state")));
+}
+
+TEST_CASE("recovery leaves an unreadable or malformed journal for attention, naming it",
+          "[protect][errors]") {
+    test::TempDir dir;
+    const std::string state = dir.file("state");
+    REQUIRE(::mkdir(state.c_str(), 0700) == 0);
+    std::string journal;
+    std::string expected;
+    SECTION("a journal that is a folder") {
+        journal = state + "/protect-folder.journal";
+        REQUIRE(::mkdir(journal.c_str(), 0700) == 0);
+        expected = "reading journal " + journal + " failed";
+    }
+    SECTION("a negative size (std::stoull read it as 2^64 - 1)") {
+        journal = state + "/protect-negative.journal";
+        const std::string text = "snapgov-protect-journal=1\nplaintext=" + dir.file("vm.mem") +
+                                 "\nciphertext=" + dir.file("vm.mem.age") +
+                                 "\npartial=" + dir.file("vm.mem.age.partial") +
+                                 "\nkeep=0\nstep=renamed\nplain_dev=1\nplain_ino=2\n"
+                                 "cipher_size=-1\ncipher_sha256=00\n";
+        test::write_file(journal, {text.begin(), text.end()}, 0600);
+        expected = "journal " + journal + " has a malformed cipher_size '-1'";
+    }
+    auto r = recover(state);
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    CHECK(r->front().outcome == RecoveryAction::Outcome::needs_attention);
+    CHECK_THAT(r->front().detail, Catch::Contains(expected));
+    CHECK(exists(journal));
+}

@@ -305,3 +305,30 @@ TEST_CASE("scan warns about unreadable folders, skips them and goes on with the 
         CHECK((sb.st_mode & 07777) == 0);
     }
 }
+
+TEST_CASE("scan reports a file it cannot read instead of passing over it", "[scan][errors]") {
+    if (::geteuid() == 0)
+        return; // root reads everything: nothing to provoke
+    test::TempDir dir;
+    const std::string root = dir.path().string();
+    test::write_file(root + "/locked.mem", bytes("LibvirtQemudSave\x01\x00\x00\x00rest"));
+    ::chmod((root + "/locked.mem").c_str(), 0);
+    test::write_file(root + "/vm.vmrs", bytes("x"));
+    ::chmod((root + "/vm.vmrs").c_str(), 0);
+    auto r = scan({root}, {});
+    REQUIRE(r);
+    // Its name identifies the .vmrs; only its content could identify the other one.
+    CHECK(paths_of(r->orphans) == std::vector<std::string>{root + "/vm.vmrs"});
+    REQUIRE(r->warnings.size() == 1);
+    CHECK_THAT(r->warnings[0], Catch::StartsWith(root + "/locked.mem: cannot read it"));
+}
+
+TEST_CASE("scan names a path through a regular file as missing", "[scan][errors]") {
+    test::TempDir dir;
+    test::write_file(dir.file("file"), bytes("x"));
+    // ENOTDIR, like ENOENT, means there is nothing there.
+    auto below = scan({dir.file("file") + "/below"}, {});
+    REQUIRE_FALSE(below);
+    CHECK(below.error().code == snapgov::ErrorCode::not_found);
+    CHECK_THAT(below.error().message, Catch::Contains(dir.file("file") + "/below"));
+}

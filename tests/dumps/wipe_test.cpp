@@ -111,7 +111,23 @@ TEST_CASE("storage assessment of tmpfs depends on swap, and is never silent", "[
     int lines = 0;
     while (std::getline(swaps, line))
         ++lines;
-    const bool swap_on = lines > 1;
-    CHECK(a.assurance == (swap_on ? WipeAssurance::best_effort : WipeAssurance::clear));
-    CHECK(std::string(to_string(a.assurance)) == (swap_on ? "best-effort" : "clear"));
+    // Only the bare column header proves that no swap is active; an unreadable table (no
+    // line at all) must not be taken for "no swap".
+    const bool swap_free = lines == 1;
+    CHECK(a.assurance == (swap_free ? WipeAssurance::clear : WipeAssurance::best_effort));
+    CHECK(std::string(to_string(a.assurance)) == (swap_free ? "clear" : "best-effort"));
+}
+
+TEST_CASE("wipe names a dangling symlink and a missing folder", "[wipe][errors]") {
+    test::TempDir dir;
+    REQUIRE(::symlink(dir.file("gone").c_str(), dir.file("dangling").c_str()) == 0);
+    auto link = wipe_file(dir.file("dangling"));
+    REQUIRE_FALSE(link);
+    CHECK(link.error().code == snapgov::ErrorCode::usage);
+    CHECK_THAT(link.error().message, Catch::StartsWith("refusing to wipe " + dir.file("dangling") +
+                                                       ": it is a symbolic link"));
+    auto missing = wipe_file(dir.file("nowhere/vm.mem"));
+    REQUIRE_FALSE(missing);
+    CHECK_THAT(missing.error().message,
+               Catch::StartsWith("cannot open directory " + dir.file("nowhere")));
 }

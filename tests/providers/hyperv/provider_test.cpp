@@ -436,3 +436,22 @@ TEST_CASE("a password file readable by others is refused", "[provider][config]")
     CHECK_THAT(r.error().message, Catch::Contains("chmod 600"));
     CHECK_THAT(r.error().message, !Catch::Contains("whatever"));
 }
+
+TEST_CASE("a ReturnValue that is not a 32-bit unsigned number is a provider error",
+          "[provider][actions][errors]") {
+    // std::stoul took "-1" for 2^64-1 and threw on garbage; the reply is input, so neither
+    // a sign nor an overflow may pass, and nothing may throw.
+    const auto code = GENERATE(std::string("-1"), std::string("4294967296"));
+    WsmanServer::Options options;
+    options.method_return = "ClearSnapshotState=" + code;
+    WsmanServer server(options);
+    auto provider = make_provider(server.spec());
+    const auto host = collect_ok(*provider);
+    const auto& prod = vm_named(host, "prod-db-01");
+    auto r = provider->clear_memory_state(prod, prod.checkpoints.front());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ErrorCode::provider);
+    CHECK_THAT(r.error().message,
+               Catch::Contains("Invoke Msvm_VirtualSystemSnapshotService.ClearSnapshotState") &&
+                   Catch::Contains("the reply has no valid ReturnValue ('" + code + "')"));
+}

@@ -3,6 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 
 #include "providers/hyperv/hyperv_provider.hpp"
 #include "providers/hyperv/wsman_client.hpp"
@@ -282,4 +285,63 @@ TEST_CASE("a reply larger than MaxEnvelopeSize is wsman:EncodingLimit", "[wsman]
     auto r = client->query("SELECT * FROM Msvm_VirtualSystemSettingData");
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("wsman:EncodingLimit"));
+}
+
+TEST_CASE("TLS files that are a folder, a dangling link or missing are named", "[wsman][tls]") {
+    struct Folder {
+        std::string path;
+        Folder() {
+            std::string name = std::filesystem::temp_directory_path() / "snapgov-tls-XXXXXX";
+            REQUIRE(::mkdtemp(name.data()) != nullptr);
+            path = name;
+        }
+        ~Folder() {
+            std::error_code ignored;
+            std::filesystem::remove_all(path, ignored);
+        }
+    } folder;
+    const std::string& dir = folder.path;
+    const std::string dangling = dir + "/dangling.pem";
+    REQUIRE(::symlink((dir + "/gone.pem").c_str(), dangling.c_str()) == 0);
+    const int which = GENERATE(0, 1, 2);
+    const std::string bad = which == 0 ? dir : which == 1 ? dangling : dir + "/missing.pem";
+    auto options = [] {
+        TransportOptions o;
+        o.endpoint = "https://127.0.0.1:1/wsman";
+        o.url = *parse_endpoint_url(o.endpoint);
+        return o;
+    };
+    SECTION("tls.ca_file") {
+        auto o = options();
+        o.ca_file = bad;
+        o.username = snapgov::test::kUser;
+        o.password = snapgov::test::kPassword;
+        auto r = HttpTransport::create(std::move(o));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::config);
+        CHECK_THAT(r.error().message, Catch::StartsWith("cannot load tls.ca_file '" + bad + "'"));
+    }
+    SECTION("auth.cert_file") {
+        auto o = options();
+        o.ca_file = TestPki::get().server_cert;
+        o.auth = AuthMethod::certificate;
+        o.cert_file = bad;
+        o.key_file = TestPki::get().client_key;
+        auto r = HttpTransport::create(std::move(o));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::config);
+        CHECK_THAT(r.error().message,
+                   Catch::StartsWith("cannot load auth.cert_file '" + bad + "'"));
+    }
+    SECTION("auth.key_file") {
+        auto o = options();
+        o.ca_file = TestPki::get().server_cert;
+        o.auth = AuthMethod::certificate;
+        o.cert_file = TestPki::get().client_cert;
+        o.key_file = bad;
+        auto r = HttpTransport::create(std::move(o));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::config);
+        CHECK_THAT(r.error().message, Catch::StartsWith("cannot load auth.key_file '" + bad + "'"));
+    }
 }

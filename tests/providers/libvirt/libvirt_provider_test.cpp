@@ -299,3 +299,31 @@ TEST_CASE("libvirt: finish_disk_only redefines a checkpoint from an interrupted 
     CHECK(back.parent == std::optional<std::string>("base"));
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("libvirt: finish_disk_only names a journal folder or journal it cannot read",
+          "[providers][libvirt][memory][errors]") {
+    auto provider = fixture_provider();
+    const snapgov::testing::TempDir folder("snapgov-journal");
+    const std::string dir = folder.path().string();
+    SECTION("the journal folder is a file") {
+        const std::string file = dir + "/state";
+        { std::ofstream(file) << "x"; }
+        auto r = provider->finish_disk_only(file);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::io);
+        CHECK_THAT(r.error().message, Catch::Contains("journal directory " + file));
+    }
+    SECTION("a journal is a folder") {
+        const std::string journal = dir + "/libvirt-redefine-folder.xml";
+        std::filesystem::create_directory(journal);
+        auto r = provider->finish_disk_only(dir);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::io);
+        CHECK_THAT(r.error().message, Catch::Contains("cannot read journal " + journal));
+    }
+    SECTION("a missing folder holds no journal") {
+        auto r = provider->finish_disk_only(dir + "/missing");
+        REQUIRE(r);
+        CHECK(r->empty());
+    }
+}
