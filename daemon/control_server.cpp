@@ -59,14 +59,21 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     std::atomic<int> connections{0};
     bool closed = false;
 
-    bool authorized(int fd, std::string& who) const {
+    /// The peer (by SO_PEERCRED) if it may use the socket, else an error naming it.
+    [[nodiscard]] Result<std::string> authorize(int fd) const {
         ucred cred{};
         socklen_t len = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-            who = "unknown peer";
-            return false;
+            return fail(ErrorCode::io, "unknown peer");
         }
-        who = "uid " + std::to_string(cred.uid) + " pid " + std::to_string(cred.pid);
+        std::string who = "uid " + std::to_string(cred.uid) + " pid " + std::to_string(cred.pid);
+        if (in_allowed_group(cred)) {
+            return who;
+        }
+        return fail(ErrorCode::io, std::move(who));
+    }
+
+    [[nodiscard]] bool in_allowed_group(const ucred& cred) const {
         if (cred.uid == 0 || cred.uid == geteuid() || (gid != 0 && cred.gid == gid)) {
             return true;
         }
@@ -174,11 +181,10 @@ private:
 } // namespace
 
 void ControlServer::Impl::on_connection(Socket socket) {
-    std::string who;
-    const bool allowed = authorized(socket.native_handle(), who);
+    const auto peer = authorize(socket.native_handle());
     auto connection = std::make_shared<Connection>(shared_from_this(), std::move(socket));
-    if (!allowed) {
-        log::warning("control socket: refused " + who +
+    if (!peer) {
+        log::warning("control socket: refused " + peer.error().message +
                      " (not root, not the daemon's user, not in daemon.control_group)");
         connection->refuse("permission denied: the control socket is for root and "
                            "daemon.control_group");

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -237,13 +238,20 @@ private:
         auto self = shared_from_this();
         // The thread owns what it uses: the daemon and the engine (with its config) stay
         // alive until it is done, whatever a reload or a shutdown does meanwhile.
-        std::thread([self, engine = engine_, scope] {
+        auto pass = [self, engine = engine_, scope] {
             engine::PassOptions options;
             options.scope = scope;
             options.cancel = &self->cancel_;
             auto result = std::make_shared<PassResult>(engine->enforce(now_utc(), options));
             asio::post(self->io_, [self, result] { self->on_pass_done(*result); });
-        }).detach();
+        };
+        try {
+            std::thread(std::move(pass)).detach();
+        } catch (const std::system_error& e) {
+            // No thread, no pass: the timers ask again later.
+            in_flight_ = false;
+            log::error(std::string("cannot start a pass thread: ") + e.what());
+        }
     }
 
     void on_pass_done(const PassResult& pass) {
@@ -404,13 +412,18 @@ private:
             // A plan reads the inventory again; it runs on its own thread like a pass, with
             // an engine of its own so it never races the pass in flight.
             auto self = shared_from_this();
-            std::thread([self, config = config_.config, registry = registry_, reply] {
+            auto plan = [self, config = config_.config, registry = registry_, reply] {
                 engine::Engine planner(config, registry);
                 auto doc = cli::plan_json(planner.plan(now_utc())).as_object();
                 doc["ok"] = true;
                 auto text = std::make_shared<std::string>(json::serialize(doc));
                 asio::post(self->io_, [reply, text] { reply(*text); });
-            }).detach();
+            };
+            try {
+                std::thread(std::move(plan)).detach();
+            } catch (const std::system_error&) {
+                reply(R"({"ok":false,"error":"cannot start a thread for the plan"})");
+            }
         } else {
             reply(R"({"ok":false,"error":"unknown or malformed request; send one JSON object )"
                   R"(per line: {\"command\":\"status\"}, {\"command\":\"run\"} or )"

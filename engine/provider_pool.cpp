@@ -4,6 +4,7 @@
 #include <atomic>
 #include <future>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "core/log.hpp"
@@ -91,32 +92,49 @@ Inventory ProviderPool::collect() {
         Job job{promise.get_future(), start + s.spec.connect_timeout + s.spec.read_timeout};
         s.busy->store(true);
         // The thread owns everything it touches: it may outlive this pool if its call hangs.
-        std::thread([registry = registry_, spec = s.spec, holder = s.holder, busy = s.busy,
+        auto work = [registry = registry_, spec = s.spec, holder = s.holder, busy = s.busy,
                      sink = event_sink_, promise = std::move(promise)]() mutable {
             Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
-            if (!holder->provider) {
-                auto created = registry->create(spec);
-                if (created) {
-                    holder->provider = std::move(*created);
-                    if (sink) {
-                        auto watching = holder->provider->watch(
-                            [sink, name = spec.name](const std::string& vm) { sink(name, vm); });
-                        if (!watching && watching.error().code != ErrorCode::unsupported) {
-                            log::warning(watching.error().message);
+            // Providers return errors as values; an exception here is a bug, and on a
+            // detached thread it would end the process.
+            try {
+                if (!holder->provider) {
+                    auto created = registry->create(spec);
+                    if (created) {
+                        holder->provider = std::move(*created);
+                        if (sink) {
+                            auto watching = holder->provider->watch(
+                                [sink, name = spec.name](const std::string& vm) {
+                                    sink(name, vm);
+                                });
+                            if (!watching && watching.error().code != ErrorCode::unsupported) {
+                                log::warning(watching.error().message);
+                            }
                         }
+                    } else {
+                        result = tl::unexpected(created.error());
                     }
-                } else {
-                    result = tl::unexpected(created.error());
                 }
-            }
-            if (holder->provider) {
-                result = holder->provider->collect();
+                if (holder->provider) {
+                    result = holder->provider->collect();
+                }
+            } catch (const std::exception& e) {
+                result = fail(ErrorCode::internal,
+                              "provider " + spec.name + ": internal error: " + e.what());
             }
             // Released before the result is published: whoever sees the result may use
             // the provider at once, and this thread no longer touches it.
             busy->store(false);
             promise.set_value(std::move(result));
-        }).detach();
+        };
+        try {
+            std::thread(std::move(work)).detach();
+        } catch (const std::system_error& e) {
+            s.busy->store(false);
+            skipped[i] = Error{ErrorCode::internal,
+                               label + ": cannot start a collection thread: " + e.what()};
+            continue;
+        }
         jobs[i] = std::move(job);
     }
 
