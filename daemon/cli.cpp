@@ -16,7 +16,7 @@
 #include "daemon/reconciler.hpp"
 #include "daemon/report.hpp"
 #include "policies/config_loader.hpp"
-#include "providers/registry.hpp"
+#include "providers/builtin.hpp"
 
 #ifndef SNAPGOV_VERSION
 #define SNAPGOV_VERSION "0.0.0"
@@ -60,7 +60,7 @@ void print(const std::string& text) {
 /// Warnings go to stderr; on failure the error text is printed and nullopt returned.
 std::optional<policies::LoadedConfig> load(const std::string& path,
                                            const providers::ProviderRegistry& registry) {
-    auto loaded = policies::load_config_file(path);
+    auto loaded = policies::load_config_file(path, registry);
     if (!loaded) {
         std::cerr << loaded.error().message << "\n";
         return std::nullopt;
@@ -345,7 +345,12 @@ int run_cli(int argc, char** argv) {
                    : log_level == "warning" ? log::Level::warning
                    : log_level == "error"   ? log::Level::error
                                             : log::Level::info);
-    const auto registry = providers::builtin_registry();
+    const auto builtin = providers::builtin_registry();
+    if (!builtin) {
+        std::cerr << "snapgov: " << builtin.error().message << "\n";
+        return kErrorExit;
+    }
+    const providers::ProviderRegistry& registry = *builtin;
     if (*check) {
         return cmd_policy_check(check_file, registry, opts.now);
     }

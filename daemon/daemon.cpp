@@ -28,7 +28,7 @@
 #include "daemon/reconciler.hpp"
 #include "daemon/report.hpp"
 #include "policies/config_loader.hpp"
-#include "providers/registry.hpp"
+#include "providers/builtin.hpp"
 
 namespace snapgov::daemon {
 namespace asio = boost::asio;
@@ -84,8 +84,8 @@ struct LastPass {
 /// keeps it alive, so a pass that outlives a forced shutdown never touches freed memory.
 class Daemon : public std::enable_shared_from_this<Daemon> {
 public:
-    explicit Daemon(std::string config_path)
-        : config_path_(std::move(config_path)), registry_(providers::builtin_registry()),
+    Daemon(std::string config_path, providers::ProviderRegistry registry)
+        : config_path_(std::move(config_path)), registry_(std::move(registry)),
           signals_(io_, SIGHUP, SIGTERM, SIGINT), full_timer_(io_), deny_timer_(io_),
           watchdog_timer_(io_), shutdown_timer_(io_) {}
 
@@ -134,7 +134,7 @@ private:
     // --- configuration -----------------------------------------------------------------
 
     std::unique_ptr<policies::LoadedConfig> load() {
-        auto loaded = policies::load_config_file(config_path_);
+        auto loaded = policies::load_config_file(config_path_, registry_);
         if (!loaded) {
             log::error(loaded.error().message);
             return nullptr;
@@ -538,7 +538,12 @@ private:
 };
 
 int run_daemon(const std::string& config_path) {
-    auto daemon = std::make_shared<Daemon>(config_path);
+    auto registry = providers::builtin_registry();
+    if (!registry) {
+        log::error(registry.error().message);
+        return 2;
+    }
+    auto daemon = std::make_shared<Daemon>(config_path, std::move(*registry));
     return daemon->run();
 }
 

@@ -300,7 +300,7 @@ int DumpCli::Options::run_scan(const providers::ProviderRegistry& registry) {
     std::vector<std::string> errors;
     std::vector<std::string> scan_paths = paths;
     if (!config.empty()) {
-        auto loaded = policies::load_config_file(config);
+        auto loaded = policies::load_config_file(config, registry);
         if (!loaded) {
             std::cerr << loaded.error().message << "\n";
             return kError;

@@ -139,7 +139,7 @@ struct ProviderHolder {
 
 /// One configured provider: its instance once connected, and its health.
 struct Reconciler::Slot {
-    ProviderSpec spec;
+    providers::ProviderSpec spec;
     std::shared_ptr<ProviderHolder> holder = std::make_shared<ProviderHolder>();
     /// True while a collection thread runs; the provider is not touched meanwhile.
     std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
@@ -281,7 +281,7 @@ Inventory Reconciler::collect() {
         HostInventory failed;
         failed.provider = s.spec.name;
         failed.type = s.spec.type;
-        failed.endpoint = s.spec.type == "hyperv" ? s.spec.endpoint : s.spec.uri;
+        failed.endpoint = s.spec.endpoint();
         failed.error = result.error();
         inventory.hosts.push_back(std::move(failed));
     }
