@@ -21,7 +21,7 @@ struct ProviderHolder {
 
 /// One configured provider: its instance once connected, and its health.
 struct ProviderPool::Slot {
-    ProviderSpec spec;
+    providers::ProviderSpec spec;
     std::shared_ptr<ProviderHolder> holder = std::make_shared<ProviderHolder>();
     /// True while a collection thread runs; the provider is not touched meanwhile.
     std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
@@ -31,7 +31,7 @@ struct ProviderPool::Slot {
     bool up = false;
 };
 
-ProviderPool::ProviderPool(std::vector<ProviderSpec> specs,
+ProviderPool::ProviderPool(std::vector<providers::ProviderSpec> specs,
                            std::shared_ptr<const providers::ProviderRegistry> registry,
                            Seconds max_backoff)
     : registry_(std::move(registry)), max_backoff_(max_backoff) {

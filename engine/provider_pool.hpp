@@ -24,7 +24,7 @@ namespace snapgov::engine {
 class ProviderPool {
 public:
     /// `registry` is shared with collection threads, which may outlive the pool.
-    ProviderPool(std::vector<ProviderSpec> specs,
+    ProviderPool(std::vector<providers::ProviderSpec> specs,
                  std::shared_ptr<const providers::ProviderRegistry> registry,
                  Seconds max_backoff);
     ~ProviderPool();

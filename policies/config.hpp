@@ -5,30 +5,34 @@
 #include <string>
 #include <vector>
 
-#include "core/provider_spec.hpp"
 #include "core/time.hpp"
 #include "policies/policy.hpp"
+#include "providers/provider_spec.hpp"
 
 namespace snapgov::policies {
 
 /// What to do with memory dumps that no checkpoint references.
 enum class OrphanAction { report, encrypt, wipe };
 
+/// `memory_dumps:`: who may decrypt dumps, where orphans are looked for, what to do with them.
 struct MemoryDumpsConfig {
     std::vector<std::string> recipients; ///< age X25519 recipients (`age1...`)
     std::vector<std::string> scan_paths;
     OrphanAction orphans = OrphanAction::report;
 };
 
+/// `safety:`.
 struct SafetyConfig {
     std::size_t max_actions_per_run = 20; ///< blast-radius cap for one pass
 };
 
+/// `evidence:`: the ledger file and its signing key.
 struct EvidenceConfig {
     std::string path = "/var/lib/snapgov/evidence.db";
     std::string signing_key;
 };
 
+/// `daemon:`: timers, control socket and metrics of `snapgov daemon`.
 struct DaemonConfig {
     Seconds interval{300};
     Seconds deny_interval{10};
@@ -37,9 +41,10 @@ struct DaemonConfig {
     std::string metrics_listen = "127.0.0.1:9464";
 };
 
+/// The whole policy file, as policies::load_config_file() returns it.
 struct Config {
-    std::string path; ///< the file it was read from
-    std::vector<ProviderSpec> providers;
+    std::string path;                               ///< the file it was read from
+    std::vector<providers::ProviderSpec> providers; ///< settings parsed and checked
     std::vector<Policy> policies;
     std::vector<Exemption> exemptions;
     MemoryDumpsConfig memory_dumps;
@@ -49,6 +54,7 @@ struct Config {
     DaemonConfig daemon;
 };
 
+/// `report`, `encrypt`, `wipe`.
 [[nodiscard]] std::string_view to_string(OrphanAction action) noexcept;
 
 } // namespace snapgov::policies

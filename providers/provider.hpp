@@ -1,7 +1,7 @@
 #pragma once
 /// The provider interface: one hypervisor connection that reports inventory and carries out
-/// checkpoint actions. Adding a hypervisor is one folder with a `Provider` and a
-/// `ProviderFactory`, plus one line in `providers/registry.cpp`.
+/// checkpoint actions. Adding a hypervisor is one folder with a `Provider`, its settings and a
+/// `ProviderFactory`, plus one line in `providers/builtin.cpp` and one CMake option.
 
 #include <functional>
 #include <memory>
@@ -9,9 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/config_section.hpp"
 #include "core/error.hpp"
 #include "core/inventory.hpp"
-#include "core/provider_spec.hpp"
+#include "providers/provider_spec.hpp"
 
 namespace snapgov::providers {
 
@@ -84,17 +85,28 @@ private:
     std::string name_;
 };
 
-/// Creates providers of one type from their configuration. Stateless: one factory serves
-/// every provider entry of its type.
+/// Reads the settings of one provider type and creates providers of that type from them.
+/// Stateless: one factory serves every provider entry of its type.
 class ProviderFactory {
 public:
     virtual ~ProviderFactory() = default;
     /// The `type:` value this factory answers to.
     [[nodiscard]] virtual std::string_view type() const = 0;
-    /// Checks the spec's type-specific settings without connecting anywhere; the error names
-    /// `spec.origin` and the fix.
+    /// Reads this type's keys from one `providers:` entry. `entry` is the whole entry: the
+    /// policy loader has read the common keys (name, type, connect_timeout, read_timeout),
+    /// which entry.check_keys() accepts, and names the entry `TYPE provider 'NAME'` in
+    /// messages (entry.what()). Reports every problem into the entry's file at its position:
+    /// unknown keys are warnings; wrong types, missing keys and settings that cannot work
+    /// (what validate() checks) are errors. Reads no file and connects nowhere. Returns
+    /// nullptr when it reported an error.
+    [[nodiscard]] virtual std::shared_ptr<const ProviderSettings>
+    parse(const ConfigSection& entry) const = 0;
+    /// Checks that `spec.settings` are this type's and can work, without I/O: what parse()
+    /// already checked for a spec the policy loader made, for specs built in code. The error
+    /// names `spec.origin` and the fix.
     [[nodiscard]] virtual Result<void> validate(const ProviderSpec& spec) const = 0;
-    /// Validates, then connects. The provider owns its connection.
+    /// Validates, then connects (or prepares to, on first use). The provider owns its
+    /// connection. `spec.type` must be this factory's type.
     [[nodiscard]] virtual Result<std::unique_ptr<Provider>>
     create(const ProviderSpec& spec) const = 0;
 };

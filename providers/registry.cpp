@@ -1,24 +1,64 @@
-// The built-in providers: one line each, behind its CMake option.
 #include "providers/registry.hpp"
 
-#ifdef SNAPGOV_WITH_LIBVIRT
-#include "providers/libvirt/libvirt_provider.hpp"
-#endif
-#ifdef SNAPGOV_WITH_HYPERV
-#include "providers/hyperv/hyperv_provider.hpp"
-#endif
+#include <algorithm>
 
 namespace snapgov::providers {
 
-ProviderRegistry builtin_registry() {
-    ProviderRegistry registry;
-#ifdef SNAPGOV_WITH_LIBVIRT
-    (void)registry.add(std::make_unique<libvirt::LibvirtFactory>());
-#endif
-#ifdef SNAPGOV_WITH_HYPERV
-    (void)registry.add(std::make_unique<hyperv::HypervFactory>());
-#endif
-    return registry;
+Result<void> ProviderRegistry::add(std::unique_ptr<ProviderFactory> factory) {
+    if (!factory) {
+        return fail(ErrorCode::internal, "a null provider factory cannot be registered");
+    }
+    if (find(factory->type()) != nullptr) {
+        return fail(ErrorCode::internal,
+                    "provider type '" + std::string(factory->type()) + "' registered twice");
+    }
+    factories_.push_back(std::move(factory));
+    return {};
+}
+
+const ProviderFactory* ProviderRegistry::find(std::string_view type) const {
+    const auto it = std::find_if(factories_.begin(), factories_.end(),
+                                 [&](const auto& f) { return f->type() == type; });
+    return it == factories_.end() ? nullptr : it->get();
+}
+
+std::vector<std::string> ProviderRegistry::types() const {
+    std::vector<std::string> out;
+    for (const auto& f : factories_) {
+        out.emplace_back(f->type());
+    }
+    return out;
+}
+
+Result<const ProviderFactory*> ProviderRegistry::factory_for(std::string_view provider_name,
+                                                             std::string_view type) const {
+    if (const auto* factory = find(type)) {
+        return factory;
+    }
+    std::string known;
+    for (const auto& t : types()) {
+        known += known.empty() ? t : ", " + t;
+    }
+    return fail(ErrorCode::config, "provider '" + std::string(provider_name) + "' has type '" +
+                                       std::string(type) +
+                                       "', which this build does not include (built in: " +
+                                       (known.empty() ? "none" : known) + ")");
+}
+
+Result<const ProviderFactory*> ProviderRegistry::factory_for(const ProviderSpec& spec) const {
+    auto factory = factory_for(spec.name, spec.type);
+    if (!factory) {
+        return tl::unexpected(factory.error().with_context(spec.origin));
+    }
+    return factory;
+}
+
+Result<void> ProviderRegistry::validate(const ProviderSpec& spec) const {
+    return factory_for(spec).and_then([&](const ProviderFactory* f) { return f->validate(spec); });
+}
+
+Result<std::unique_ptr<Provider>> ProviderRegistry::create(const ProviderSpec& spec) const {
+    return factory_for(spec).and_then([&](const ProviderFactory* f) { return f->create(spec); });
 }
 
 } // namespace snapgov::providers

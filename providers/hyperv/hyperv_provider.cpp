@@ -382,63 +382,31 @@ Result<void> HypervProvider::do_disable_checkpoints(const Vm& vm) {
     return finish(*result, "ModifySystemSettings");
 }
 
+std::shared_ptr<const ProviderSettings> HypervFactory::parse(const ConfigSection& entry) const {
+    return parse_settings(entry);
+}
+
 Result<void> HypervFactory::validate(const ProviderSpec& spec) const {
-    const auto where = spec.origin + ": hyperv provider '" + spec.name + "'";
-    if (spec.endpoint.empty()) {
-        return fail(ErrorCode::config,
-                    where + " needs 'endpoint' (e.g. https://hv01.example.org:5986/wsman)");
-    }
-    auto url = parse_endpoint_url(spec.endpoint);
-    if (!url) {
-        return tl::unexpected(url.error().with_context(where));
-    }
-    if (!url->tls && !spec.insecure_http) {
-        return fail(ErrorCode::config,
-                    where + ": endpoint uses plain http, which exposes credentials; use "
-                            "https:// or set insecure_http: true");
-    }
-    if (spec.auth.method == "basic") {
-        if (spec.auth.username.empty() || spec.auth.password_file.empty()) {
-            return fail(ErrorCode::config,
-                        where + ": auth method basic needs auth.username and auth.password_file");
-        }
-    } else if (spec.auth.method == "certificate") {
-        if (!url->tls) {
-            return fail(ErrorCode::config,
-                        where + ": auth method certificate needs an https:// endpoint");
-        }
-        if (spec.auth.cert_file.empty() || spec.auth.key_file.empty()) {
-            return fail(ErrorCode::config, where +
-                                               ": auth method certificate needs auth.cert_file and "
-                                               "auth.key_file");
-        }
-    } else {
-        return fail(ErrorCode::config,
-                    where + ": auth.method must be basic or certificate" +
-                        (spec.auth.method.empty() ? std::string(" (missing)")
-                                                  : " (got '" + spec.auth.method + "')"));
-    }
-    if (spec.connect_timeout.count() <= 0 || spec.read_timeout.count() <= 0) {
-        return fail(ErrorCode::config, where + ": connect_timeout and read_timeout must be > 0");
-    }
-    return {};
+    return check_settings(spec).map([](const HypervSettings*) {});
 }
 
 Result<std::unique_ptr<Provider>> HypervFactory::create(const ProviderSpec& spec) const {
-    if (auto ok = validate(spec); !ok) {
-        return tl::unexpected(ok.error());
+    auto checked = check_settings(spec);
+    if (!checked) {
+        return tl::unexpected(checked.error());
     }
+    const HypervSettings& settings = **checked;
     const auto where = "provider " + spec.name;
     TransportOptions options;
-    options.endpoint = spec.endpoint;
-    options.url = *parse_endpoint_url(spec.endpoint);
-    options.ca_file = spec.tls.ca_file;
-    options.tls_insecure = spec.tls.insecure;
+    options.endpoint = settings.endpoint_url;
+    options.url = *parse_endpoint_url(settings.endpoint_url);
+    options.ca_file = settings.tls.ca_file;
+    options.tls_insecure = settings.tls.insecure;
     options.connect_timeout = spec.connect_timeout;
     options.read_timeout = spec.read_timeout;
-    options.username = spec.auth.username;
-    if (spec.auth.method == "basic") {
-        auto password = read_secret_file(spec.auth.password_file, "auth.password_file");
+    options.username = settings.auth.username;
+    if (settings.auth.method == "basic") {
+        auto password = read_secret_file(settings.auth.password_file, "auth.password_file");
         if (!password) {
             return tl::unexpected(password.error().with_context(where));
         }
@@ -447,26 +415,26 @@ Result<std::unique_ptr<Provider>> HypervFactory::create(const ProviderSpec& spec
         wipe_secret(*password);
     } else {
         struct stat st {};
-        if (::stat(spec.auth.key_file.c_str(), &st) != 0) {
+        if (::stat(settings.auth.key_file.c_str(), &st) != 0) {
             return fail(ErrorCode::config,
-                        where + ": auth.key_file '" + spec.auth.key_file + "' cannot be read");
+                        where + ": auth.key_file '" + settings.auth.key_file + "' cannot be read");
         }
         if ((st.st_mode & 007) != 0) {
-            return fail(ErrorCode::config, where + ": auth.key_file '" + spec.auth.key_file +
+            return fail(ErrorCode::config, where + ": auth.key_file '" + settings.auth.key_file +
                                                "' is accessible by others; run chmod 600 on it");
         }
         options.auth = AuthMethod::certificate;
-        options.cert_file = spec.auth.cert_file;
-        options.key_file = spec.auth.key_file;
+        options.cert_file = settings.auth.cert_file;
+        options.key_file = settings.auth.key_file;
     }
-    if (spec.tls.insecure) {
+    if (settings.tls.insecure) {
         log::warning(where + ": TLS certificate verification is off (tls.insecure: true)");
     }
     auto transport = HttpTransport::create(std::move(options));
     if (!transport) {
         return tl::unexpected(transport.error().with_context(where));
     }
-    auto client = std::make_unique<WsmanClient>(spec.endpoint, std::move(*transport));
+    auto client = std::make_unique<WsmanClient>(settings.endpoint_url, std::move(*transport));
     return std::make_unique<HypervProvider>(spec.name, std::move(client));
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "providers/hyperv/hyperv_settings.hpp"
 #include "providers/hyperv/wmi_connection.hpp"
 #include "providers/provider.hpp"
 
@@ -59,12 +60,16 @@ private:
     std::optional<ObjectRef> management_service_;
 };
 
+/// Makes Hyper-V providers from `HypervSettings`.
 class HypervFactory final : public ProviderFactory {
 public:
     [[nodiscard]] std::string_view type() const override { return "hyperv"; }
+    /// Reads `endpoint`, `auth`, `tls`, `insecure_http` (see hyperv::parse_settings()).
+    [[nodiscard]] std::shared_ptr<const ProviderSettings>
+    parse(const ConfigSection& entry) const override;
     /// Requires `endpoint` (https://, or http:// with `insecure_http: true`), and
     /// `auth.method` basic (username, password_file) or certificate (cert_file,
-    /// key_file). Does not read the files.
+    /// key_file). Does not read the files (see hyperv::check_settings()).
     [[nodiscard]] Result<void> validate(const ProviderSpec& spec) const override;
     /// Validates, reads the password file (refused when group or others may read it) or
     /// checks the key file's mode, and builds the WS-Management client. No network

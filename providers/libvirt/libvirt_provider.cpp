@@ -617,28 +617,25 @@ LibvirtProvider::do_finish_disk_only(const std::string& journal_dir) {
     return done;
 }
 
+std::shared_ptr<const ProviderSettings> LibvirtFactory::parse(const ConfigSection& entry) const {
+    return parse_settings(entry);
+}
+
 Result<void> LibvirtFactory::validate(const ProviderSpec& spec) const {
-    if (spec.uri.empty()) {
-        return fail(ErrorCode::config, spec.origin + ": libvirt provider '" + spec.name +
-                                           "' needs 'uri' (e.g. qemu:///system or "
-                                           "test:///abs/path/host.xml)");
-    }
-    if (spec.uri.rfind("test://", 0) == 0 && spec.uri.rfind("test:///", 0) != 0) {
-        return fail(ErrorCode::config, spec.origin + ": test driver URI '" + spec.uri +
-                                           "' must be test:///default or test:///ABSOLUTE/PATH");
-    }
-    return {};
+    return check_settings(spec).map([](const LibvirtSettings*) {});
 }
 
 Result<std::unique_ptr<Provider>> LibvirtFactory::create(const ProviderSpec& spec) const {
-    if (auto ok = validate(spec); !ok) {
-        return tl::unexpected(ok.error());
+    auto settings = check_settings(spec);
+    if (!settings) {
+        return tl::unexpected(settings.error());
     }
-    auto conn = open_connection(spec.uri);
+    const std::string& uri = (*settings)->uri;
+    auto conn = open_connection(uri);
     if (!conn) {
         return tl::unexpected(conn.error().with_context("provider " + spec.name));
     }
-    return std::make_unique<LibvirtProvider>(spec.name, spec.uri, std::move(*conn));
+    return std::make_unique<LibvirtProvider>(spec.name, uri, std::move(*conn));
 }
 
 } // namespace snapgov::providers::libvirt

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "providers/libvirt/handles.hpp"
+#include "providers/libvirt/libvirt_settings.hpp"
 #include "providers/libvirt/snapshot_xml.hpp"
 #include "providers/provider.hpp"
 
@@ -61,10 +62,16 @@ private:
     int callback_id_ = -1;
 };
 
+/// Makes libvirt providers from `LibvirtSettings`.
 class LibvirtFactory final : public ProviderFactory {
 public:
     [[nodiscard]] std::string_view type() const override { return "libvirt"; }
+    /// Reads `uri` (see libvirt::parse_settings()).
+    [[nodiscard]] std::shared_ptr<const ProviderSettings>
+    parse(const ConfigSection& entry) const override;
+    /// Requires a URI; a test driver URI must be absolute (see libvirt::check_settings()).
     [[nodiscard]] Result<void> validate(const ProviderSpec& spec) const override;
+    /// Validates, then opens the connection; the error carries libvirt's reason.
     [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const override;
 };
 

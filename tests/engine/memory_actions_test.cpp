@@ -15,6 +15,7 @@
 #include "dumps/dump_commands.hpp"
 #include "engine/engine.hpp"
 #include "providers/builtin.hpp"
+#include "providers/libvirt/libvirt_settings.hpp"
 #include "tests/support/support.hpp"
 
 namespace fs = std::filesystem;
@@ -76,10 +77,11 @@ struct Fixture {
         data1 = write_dump(mem1, 300 * 1024);
         data2 = write_dump(mem2, 70 * 1024);
         std::ofstream(dir.str("host.xml")) << host_xml(mem1, mem2);
-        ProviderSpec spec;
+        providers::ProviderSpec spec;
         spec.name = "lab";
         spec.type = "libvirt";
-        spec.uri = "test://" + dir.str("host.xml");
+        spec.settings =
+            std::make_shared<providers::libvirt::LibvirtSettings>("test://" + dir.str("host.xml"));
         config.path = dir.str("policy.yaml");
         config.providers = {spec};
         policies::Policy p;
@@ -255,9 +257,10 @@ TEST_CASE("orphan dumps are wiped only when every provider was collected, and no
     f.config.memory_dumps.orphans = policies::OrphanAction::wipe;
 
     // A second provider that cannot be collected: a dump it references would look orphaned.
-    ProviderSpec broken = f.config.providers.front();
+    providers::ProviderSpec broken = f.config.providers.front();
     broken.name = "broken";
-    broken.uri = "test:///nonexistent/host.xml";
+    broken.settings =
+        std::make_shared<providers::libvirt::LibvirtSettings>("test:///nonexistent/host.xml");
     f.config.providers.push_back(broken);
     const PassResult doubtful = f.enforce();
     CHECK(doubtful.plan.actions.empty());

@@ -1,11 +1,22 @@
 #include <catch2/catch.hpp>
 
 #include "policies/config_loader.hpp"
+#include "providers/builtin.hpp"
 
 using namespace snapgov;
 using namespace snapgov::policies;
 
 namespace {
+
+// The loader is tested with the real built-in providers (this file is built with libvirt).
+const providers::ProviderRegistry& registry() {
+    static const auto builtin = providers::builtin_registry().value();
+    return builtin;
+}
+
+Result<LoadedConfig> load_config_string(std::string_view yaml, const std::string& name) {
+    return policies::load_config_string(yaml, name, registry());
+}
 
 const char* const kValid = R"(providers:
   - name: lab
@@ -50,7 +61,7 @@ TEST_CASE("a valid policy file loads into typed values", "[policies][loader]") {
     CHECK(r->warnings.empty());
     const Config& c = r->config;
     REQUIRE(c.providers.size() == 1);
-    CHECK(c.providers[0].uri == "test:///default");
+    CHECK(c.providers[0].endpoint() == "test:///default");
     CHECK(c.providers[0].origin == "p.yaml:2:5");
     REQUIRE(c.policies.size() == 2);
     CHECK(c.policies[0].deny);
@@ -143,14 +154,20 @@ TEST_CASE("encryption without recipients is refused where it is asked for", "[po
     CHECK_THAT(msg, Catch::Contains("p.yaml:3:44: error: encryption needs at least one age"));
 }
 
-TEST_CASE("inline passwords are refused", "[policies][loader]") {
+TEST_CASE("provider timeouts must be longer than 0s", "[policies][loader]") {
     const auto msg = error_of("providers:\n"
-                              "  - name: hv\n"
-                              "    type: hyperv\n"
-                              "    endpoint: https://hv:5986/wsman\n"
-                              "    auth: {method: basic, username: u, password: hunter2}\n");
-    CHECK_THAT(msg, Catch::Contains("p.yaml:5:40: error: passwords are not accepted inline"));
-    CHECK_THAT(msg, !Catch::Contains("error: hunter2"));
+                              "  - {name: a, type: libvirt, uri: 'test:///default', "
+                              "read_timeout: 0s}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:2:68: error: 'read_timeout' must be longer than 0s"));
+}
+
+TEST_CASE("a provider whose settings are refused is still defined for references",
+          "[policies][loader]") {
+    const auto msg = error_of("providers: [{name: a, type: libvirt}]\n"
+                              "policies: [{name: p, mode: audit, checkpoints: deny, "
+                              "match: {providers: [a]}}]\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:1:13: error: libvirt provider 'a' needs 'uri'"));
+    CHECK_THAT(msg, !Catch::Contains("match names provider"));
 }
 
 TEST_CASE("a policy without mode runs in audit mode and says so", "[policies][loader]") {
@@ -169,11 +186,11 @@ TEST_CASE("${CONFIG_DIR} in a URI becomes the policy file's absolute folder",
                                 "uri: 'test://${CONFIG_DIR}/host.xml'}]\n",
                                 "/etc/snapgov/policy.yaml");
     REQUIRE(r.has_value());
-    CHECK(r->config.providers[0].uri == "test:///etc/snapgov/host.xml");
+    CHECK(r->config.providers[0].endpoint() == "test:///etc/snapgov/host.xml");
 }
 
 TEST_CASE("a missing file is a clear error", "[policies][loader]") {
-    auto r = load_config_file("/nonexistent/snapgov.yaml");
+    auto r = load_config_file("/nonexistent/snapgov.yaml", registry());
     REQUIRE_FALSE(r.has_value());
     CHECK_THAT(r.error().message, Catch::Contains("/nonexistent/snapgov.yaml: cannot read"));
 }

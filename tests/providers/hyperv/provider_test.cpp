@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include "policies/config_loader.hpp"
 #include "providers/hyperv/hyperv_provider.hpp"
 #include "providers/hyperv/wsman_client.hpp"
 #include "tests/providers/hyperv/server_fixture.hpp"
@@ -246,14 +247,15 @@ TEST_CASE("a job that does not end in time is a timeout error", "[provider][acti
     options.job_polls = 1000;
     WsmanServer server(options);
     const auto spec = server.spec();
+    const auto settings = server.settings();
     auto created = HypervFactory().create(spec);
     REQUIRE(created);
     const auto host = collect_ok(**created);
     // A provider with a short job bound, over its own connection to the same server.
     TransportOptions transport;
-    transport.endpoint = spec.endpoint;
-    transport.url = *parse_endpoint_url(spec.endpoint);
-    transport.ca_file = spec.tls.ca_file;
+    transport.endpoint = settings.endpoint_url;
+    transport.url = *parse_endpoint_url(settings.endpoint_url);
+    transport.ca_file = settings.tls.ca_file;
     transport.username = snapgov::test::kUser;
     transport.password = snapgov::test::kPassword;
     auto http = HttpTransport::create(std::move(transport));
@@ -262,8 +264,8 @@ TEST_CASE("a job that does not end in time is a timeout error", "[provider][acti
     jobs.first_poll = std::chrono::milliseconds(50);
     jobs.max_poll = std::chrono::milliseconds(100);
     jobs.timeout = std::chrono::seconds(1);
-    HypervProvider provider("hv-test",
-                            std::make_unique<WsmanClient>(spec.endpoint, std::move(*http)), jobs);
+    HypervProvider provider(
+        "hv-test", std::make_unique<WsmanClient>(settings.endpoint_url, std::move(*http)), jobs);
     const auto& prod = vm_named(host, "prod-db-01");
 
     const auto start = std::chrono::steady_clock::now();
@@ -347,9 +349,9 @@ TEST_CASE("wrong credentials: authentication failed, no password in the message"
         out << "not-the-Password-42\n";
     }
     ::chmod(wrong_file.c_str(), 0600);
-    auto spec = server.spec();
-    spec.auth.password_file = wrong_file;
-    auto provider = make_provider(spec);
+    auto settings = server.settings();
+    settings.auth.password_file = wrong_file;
+    auto provider = make_provider(WsmanServer::spec_with(settings));
     auto result = provider->collect();
     REQUIRE_FALSE(result);
     CHECK_THAT(result.error().message, Catch::Contains("authentication failed"));
@@ -362,10 +364,10 @@ TEST_CASE("certificate authentication", "[provider][auth]") {
     WsmanServer::Options options;
     options.client_ca = true;
     WsmanServer server(options);
-    auto spec = server.spec();
-    spec.auth =
-        AuthSpec{"certificate", "", "", TestPki::get().client_cert, TestPki::get().client_key};
-    auto provider = make_provider(spec);
+    auto settings = server.settings();
+    settings.auth =
+        AuthSettings{"certificate", "", "", TestPki::get().client_cert, TestPki::get().client_key};
+    auto provider = make_provider(WsmanServer::spec_with(settings));
     CHECK(collect_ok(*provider).vms.size() == 4);
 
     // The same server refuses Basic credentials.
@@ -377,13 +379,16 @@ TEST_CASE("certificate authentication", "[provider][auth]") {
 
 TEST_CASE("factory validation names the fix", "[provider][config]") {
     HypervFactory factory;
+    // The spec holds the settings read-only; the test changes them through its own pointer.
+    const auto settings = std::make_shared<HypervSettings>();
     ProviderSpec spec;
     spec.name = "hv01";
     spec.type = "hyperv";
     spec.origin = "policy.yaml:3:5";
-    spec.auth.method = "basic";
-    spec.auth.username = "svc";
-    spec.auth.password_file = "/nonexistent";
+    spec.settings = settings;
+    settings->auth.method = "basic";
+    settings->auth.username = "svc";
+    settings->auth.password_file = "/nonexistent";
 
     auto r = factory.validate(spec);
     REQUIRE_FALSE(r);
@@ -391,27 +396,27 @@ TEST_CASE("factory validation names the fix", "[provider][config]") {
     CHECK_THAT(r.error().message, Catch::StartsWith("policy.yaml:3:5: hyperv provider 'hv01'"));
     CHECK_THAT(r.error().message, Catch::Contains("needs 'endpoint'"));
 
-    spec.endpoint = "http://hv01:5985/wsman";
+    settings->endpoint_url = "http://hv01:5985/wsman";
     r = factory.validate(spec);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("insecure_http: true"));
-    spec.insecure_http = true;
+    settings->insecure_http = true;
     CHECK(factory.validate(spec));
 
-    spec.endpoint = "https://hv01/wsman";
-    spec.auth.method = "kerberos";
+    settings->endpoint_url = "https://hv01/wsman";
+    settings->auth.method = "kerberos";
     r = factory.validate(spec);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("basic or certificate"));
 
-    spec.auth.method = "certificate";
-    spec.auth.cert_file = "/etc/snapgov/client.pem";
+    settings->auth.method = "certificate";
+    settings->auth.cert_file = "/etc/snapgov/client.pem";
     r = factory.validate(spec);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("auth.key_file"));
 
-    spec.auth.method = "basic";
-    spec.auth.password_file.clear();
+    settings->auth.method = "basic";
+    settings->auth.password_file.clear();
     r = factory.validate(spec);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("auth.password_file"));
@@ -424,11 +429,13 @@ TEST_CASE("a password file readable by others is refused", "[provider][config]")
         out << "whatever\n";
     }
     ::chmod(path.c_str(), 0644);
+    auto settings = std::make_shared<HypervSettings>();
+    settings->endpoint_url = "https://127.0.0.1:1/wsman";
+    settings->auth = AuthSettings{"basic", "svc", path, "", ""};
     ProviderSpec spec;
     spec.name = "hv01";
     spec.type = "hyperv";
-    spec.endpoint = "https://127.0.0.1:1/wsman";
-    spec.auth = AuthSpec{"basic", "svc", path, "", ""};
+    spec.settings = settings;
     auto r = HypervFactory().create(spec);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == ErrorCode::config);
@@ -454,4 +461,120 @@ TEST_CASE("a ReturnValue that is not a 32-bit unsigned number is a provider erro
     CHECK_THAT(r.error().message,
                Catch::Contains("Invoke Msvm_VirtualSystemSnapshotService.ClearSnapshotState") &&
                    Catch::Contains("the reply has no valid ReturnValue ('" + code + "')"));
+}
+
+namespace {
+
+/// Loads a policy file with the Hyper-V provider as the only known type.
+Result<policies::LoadedConfig> load(const std::string& yaml) {
+    ProviderRegistry registry;
+    REQUIRE(registry.add(std::make_unique<HypervFactory>()));
+    return policies::load_config_string(yaml, "p.yaml", registry);
+}
+
+std::string load_error(const std::string& yaml) {
+    auto r = load(yaml);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ErrorCode::config);
+    return r.error().message;
+}
+
+} // namespace
+
+TEST_CASE("the parser reads every Hyper-V key", "[provider][config]") {
+    auto r = load("providers:\n"
+                  "  - name: hv01\n"
+                  "    type: hyperv\n"
+                  "    endpoint: https://hv01.example.org:5986/wsman\n"
+                  "    auth: {method: certificate, cert_file: '${CONFIG_DIR}/c.pem', "
+                  "key_file: /k.pem}\n"
+                  "    tls: {ca_file: /ca.pem, insecure: yes}\n"
+                  "    connect_timeout: 3s\n"
+                  "policies: []\n");
+    REQUIRE(r);
+    CHECK(r->warnings.empty());
+    const auto& spec = r->config.providers.at(0);
+    CHECK(spec.connect_timeout == Seconds{3});
+    CHECK(spec.endpoint() == "https://hv01.example.org:5986/wsman");
+    const auto* settings = spec.settings_as<HypervSettings>();
+    REQUIRE(settings != nullptr);
+    CHECK(settings->auth.method == "certificate");
+    CHECK(settings->auth.cert_file.ends_with("/c.pem"));
+    CHECK(settings->auth.cert_file.find("${CONFIG_DIR}") == std::string::npos);
+    CHECK(settings->auth.key_file == "/k.pem");
+    CHECK(settings->tls.ca_file == "/ca.pem");
+    CHECK(settings->tls.insecure);
+    CHECK_FALSE(settings->insecure_http);
+    CHECK(HypervFactory().validate(spec));
+}
+
+TEST_CASE("inline passwords are refused", "[provider][config]") {
+    const auto msg = load_error("providers:\n"
+                                "  - name: hv\n"
+                                "    type: hyperv\n"
+                                "    endpoint: https://hv:5986/wsman\n"
+                                "    auth: {method: basic, username: u, password: hunter2}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:5:40: error: passwords are not accepted inline"));
+    CHECK_THAT(msg, !Catch::Contains("error: hunter2"));
+}
+
+TEST_CASE("an unknown auth method is reported at its value by the parser", "[provider][config]") {
+    const auto msg = load_error("providers:\n"
+                                "  - name: hv01\n"
+                                "    type: hyperv\n"
+                                "    endpoint: https://hv01/wsman\n"
+                                "    auth:\n"
+                                "      method: kerberos\n");
+    CHECK_THAT(msg,
+               Catch::StartsWith("p.yaml:6:15: error: hyperv provider 'hv01': auth.method must "
+                                 "be basic or certificate (got 'kerberos')\n"
+                                 "          method: kerberos\n"
+                                 "                  ^"));
+}
+
+TEST_CASE("settings that cannot work are errors at the key to change", "[provider][config]") {
+    // Plain http without insecure_http: at the endpoint.
+    auto msg = load_error("providers: [{name: x, type: hyperv, endpoint: http://h/wsman, auth: "
+                          "{method: basic, username: u, password_file: /nonexistent}}]\n");
+    CHECK_THAT(msg, Catch::StartsWith("p.yaml:1:47: error: hyperv provider 'x': endpoint uses "
+                                      "plain http, which exposes credentials; use https:// or "
+                                      "set insecure_http: true"));
+    // No endpoint: at the entry. Basic without a password file: at 'auth'.
+    msg = load_error("providers:\n"
+                     "  - name: x\n"
+                     "    type: hyperv\n"
+                     "    auth: {method: basic, username: u}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:2:5: error: hyperv provider 'x' needs 'endpoint'"));
+    CHECK_THAT(msg, Catch::Contains("p.yaml:4:11: error: hyperv provider 'x': auth method basic "
+                                    "needs auth.username and auth.password_file"));
+    // No auth at all: at the entry.
+    msg = load_error("providers: [{name: x, type: hyperv, endpoint: 'https://h/wsman'}]\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:1:13: error: hyperv provider 'x': auth.method must be "
+                                    "basic or certificate (missing)"));
+    // A wrong type is reported once, as a type error.
+    msg = load_error("providers: [{name: x, type: hyperv, endpoint: https://h/wsman, "
+                     "insecure_http: maybe, auth: {method: basic, username: u, "
+                     "password_file: /p}}]\n");
+    CHECK_THAT(msg, Catch::StartsWith("p.yaml:1:79: error: 'insecure_http' must be true or "
+                                      "false\n"));
+    CHECK_THAT(msg, !Catch::Contains("error: hyperv provider"));
+}
+
+TEST_CASE("an unknown Hyper-V key is a warning at its position", "[provider][config]") {
+    auto r = load("providers:\n"
+                  "  - name: hv01\n"
+                  "    type: hyperv\n"
+                  "    endpoint: https://hv01/wsman\n"
+                  "    auth: {method: basic, username: u, password_file: /p}\n"
+                  "    uri: qemu:///system\n"
+                  "    tls: {ca_flie: /ca.pem}\n"
+                  "policies: []\n");
+    REQUIRE(r);
+    REQUIRE(r->warnings.size() == 2);
+    CHECK(r->warnings[0].format() ==
+          "p.yaml:6:5: warning: unknown key 'uri' in hyperv provider 'hv01' is ignored (known: "
+          "name, type, connect_timeout, read_timeout, endpoint, auth, tls, insecure_http)");
+    CHECK(r->warnings[1].format() ==
+          "p.yaml:7:11: warning: unknown key 'ca_flie' in 'tls' is ignored (known: ca_file, "
+          "insecure)");
 }

@@ -218,17 +218,23 @@ std::string WsmanServer::log() const {
     return read_file(dir_ + "/requests.log");
 }
 
-ProviderSpec WsmanServer::spec() const {
+providers::hyperv::HypervSettings WsmanServer::settings() const {
     const auto& pki = TestPki::get();
-    ProviderSpec spec;
+    providers::hyperv::HypervSettings settings;
+    settings.endpoint_url = url();
+    settings.auth.method = "basic";
+    settings.auth.username = kUser;
+    settings.auth.password_file = pki.password_file;
+    settings.tls.ca_file = pki.server_cert;
+    settings.insecure_http = !tls_;
+    return settings;
+}
+
+providers::ProviderSpec WsmanServer::spec_with(providers::hyperv::HypervSettings settings) {
+    providers::ProviderSpec spec;
     spec.name = "hv-test";
     spec.type = "hyperv";
-    spec.endpoint = url();
-    spec.auth.method = "basic";
-    spec.auth.username = kUser;
-    spec.auth.password_file = pki.password_file;
-    spec.tls.ca_file = pki.server_cert;
-    spec.insecure_http = !tls_;
+    spec.settings = std::make_shared<providers::hyperv::HypervSettings>(std::move(settings));
     spec.connect_timeout = Seconds{5};
     spec.read_timeout = Seconds{10};
     spec.origin = "test.yaml:1:3";

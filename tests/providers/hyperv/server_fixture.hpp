@@ -5,7 +5,7 @@
 #include <string>
 #include <sys/types.h>
 
-#include "core/provider_spec.hpp"
+#include "providers/hyperv/hyperv_settings.hpp"
 
 namespace snapgov::test {
 
@@ -55,8 +55,13 @@ public:
     /// The request log: one line per request (`Enumerate URI`, `Pull URI`, `FAULT ...`).
     [[nodiscard]] std::string log() const;
 
-    /// A provider spec for this server with basic auth and the server's certificate as CA.
-    [[nodiscard]] ProviderSpec spec() const;
+    /// Settings for this server: basic auth and the server's certificate as CA.
+    [[nodiscard]] providers::hyperv::HypervSettings settings() const;
+    /// A provider spec with settings().
+    [[nodiscard]] providers::ProviderSpec spec() const { return spec_with(settings()); }
+    /// A provider spec `hv-test` with `settings` and short timeouts.
+    [[nodiscard]] static providers::ProviderSpec
+    spec_with(providers::hyperv::HypervSettings settings);
 
 private:
     pid_t pid_ = -1;

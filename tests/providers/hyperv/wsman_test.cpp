@@ -13,6 +13,7 @@
 
 using namespace snapgov;
 using namespace snapgov::providers::hyperv;
+using snapgov::providers::ProviderSpec;
 using snapgov::test::TestPki;
 using snapgov::test::WsmanServer;
 
@@ -27,18 +28,18 @@ std::size_t count(const std::string& text, const std::string& what) {
 }
 
 std::unique_ptr<WsmanClient> make_client(const WsmanServer& server, WsmanOptions wsman = {}) {
-    const auto spec = server.spec();
+    const auto settings = server.settings();
     TransportOptions options;
-    options.endpoint = spec.endpoint;
-    options.url = *parse_endpoint_url(spec.endpoint);
-    options.ca_file = spec.tls.ca_file;
+    options.endpoint = settings.endpoint_url;
+    options.url = *parse_endpoint_url(settings.endpoint_url);
+    options.ca_file = settings.tls.ca_file;
     options.username = snapgov::test::kUser;
     options.password = snapgov::test::kPassword;
     options.connect_timeout = Seconds{5};
     options.read_timeout = Seconds{10};
     auto transport = HttpTransport::create(std::move(options));
     REQUIRE(transport);
-    return std::make_unique<WsmanClient>(spec.endpoint, std::move(*transport), wsman);
+    return std::make_unique<WsmanClient>(settings.endpoint_url, std::move(*transport), wsman);
 }
 
 Result<HostInventory> collect_with(const ProviderSpec& spec) {
@@ -47,6 +48,10 @@ Result<HostInventory> collect_with(const ProviderSpec& spec) {
         return tl::unexpected(provider.error());
     }
     return (*provider)->collect();
+}
+
+Result<HostInventory> collect_with(HypervSettings settings) {
+    return collect_with(WsmanServer::spec_with(std::move(settings)));
 }
 
 } // namespace
@@ -164,25 +169,25 @@ TEST_CASE("a server that stops answering is a timeout within the configured boun
 TEST_CASE("a certificate from another CA is a TLS error, and insecure: true connects",
           "[wsman][tls]") {
     WsmanServer server;
-    auto spec = server.spec();
-    spec.tls.ca_file = TestPki::get().other_cert;
-    auto r = collect_with(spec);
+    auto settings = server.settings();
+    settings.tls.ca_file = TestPki::get().other_cert;
+    auto r = collect_with(settings);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("TLS handshake with 127.0.0.1"));
     CHECK_THAT(r.error().message, Catch::Contains("certificate not trusted"));
     CHECK_THAT(r.error().message, Catch::Contains("tls.ca_file"));
 
-    spec.tls.insecure = true;
-    auto ok = collect_with(spec);
+    settings.tls.insecure = true;
+    auto ok = collect_with(settings);
     REQUIRE(ok);
     CHECK(ok->vms.size() == 4);
 }
 
 TEST_CASE("the system store does not trust a test certificate", "[wsman][tls]") {
     WsmanServer server;
-    auto spec = server.spec();
-    spec.tls.ca_file.clear();
-    auto r = collect_with(spec);
+    auto settings = server.settings();
+    settings.tls.ca_file.clear();
+    auto r = collect_with(settings);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("TLS handshake"));
 }
@@ -192,9 +197,9 @@ TEST_CASE("a certificate for another host name is a TLS error", "[wsman][tls]") 
     options.cert = TestPki::get().wrong_name_cert;
     options.key = TestPki::get().wrong_name_key;
     WsmanServer server(options);
-    auto spec = server.spec();
-    spec.tls.ca_file = TestPki::get().wrong_name_cert;
-    auto r = collect_with(spec);
+    auto settings = server.settings();
+    settings.tls.ca_file = TestPki::get().wrong_name_cert;
+    auto r = collect_with(settings);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("TLS handshake"));
     CHECK_THAT(r.error().message, Catch::Contains("not issued for '127.0.0.1'"));
@@ -202,9 +207,9 @@ TEST_CASE("a certificate for another host name is a TLS error", "[wsman][tls]") 
 
 TEST_CASE("a host name endpoint is verified against the certificate's DNS name", "[wsman][tls]") {
     WsmanServer server;
-    auto spec = server.spec();
-    spec.endpoint = server.url("localhost");
-    auto r = collect_with(spec);
+    auto settings = server.settings();
+    settings.endpoint_url = server.url("localhost");
+    auto r = collect_with(settings);
     REQUIRE(r);
     CHECK(r->vms.size() == 4);
 }
@@ -213,12 +218,12 @@ TEST_CASE("plain http works only when insecure_http is set", "[wsman]") {
     WsmanServer::Options options;
     options.plain_http = true;
     WsmanServer server(options);
-    auto spec = server.spec();
-    auto r = collect_with(spec);
+    auto settings = server.settings();
+    auto r = collect_with(settings);
     REQUIRE(r);
     CHECK(r->vms.size() == 4);
-    spec.insecure_http = false;
-    auto refused = collect_with(spec);
+    settings.insecure_http = false;
+    auto refused = collect_with(settings);
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == ErrorCode::config);
 }
@@ -230,9 +235,9 @@ TEST_CASE("nothing listening is a connection error naming the endpoint", "[wsman
         url = server.url();
     } // stopped: the port is (very likely) closed now
     WsmanServer other;
-    auto spec = other.spec();
-    spec.endpoint = url;
-    auto r = collect_with(spec);
+    auto settings = other.settings();
+    settings.endpoint_url = url;
+    auto r = collect_with(settings);
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("cannot connect to 127.0.0.1"));
     CHECK_THAT(r.error().message, Catch::Contains(url));

@@ -5,9 +5,10 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "policies/config_loader.hpp"
+#include "providers/builtin.hpp"
 #include "providers/libvirt/libvirt_provider.hpp"
 #include "providers/libvirt/snapshot_xml.hpp"
-#include "providers/registry.hpp"
 #include "tests/support/support.hpp"
 
 using namespace snapgov;
@@ -20,14 +21,26 @@ ProviderSpec spec(std::string uri) {
     ProviderSpec s;
     s.name = "lab";
     s.type = "libvirt";
-    s.uri = std::move(uri);
+    s.settings = std::make_shared<libvirt::LibvirtSettings>(std::move(uri));
     s.origin = "test.yaml:1:1";
     return s;
 }
 
+ProviderRegistry builtin() {
+    return builtin_registry().value();
+}
+
+/// The diagnostics text of a policy file that does not load.
+std::string load_error(const std::string& yaml) {
+    auto r = policies::load_config_string(yaml, "p.yaml", builtin());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == ErrorCode::config);
+    return r.error().message;
+}
+
 std::unique_ptr<Provider> fixture_provider() {
-    auto p = builtin_registry().create(
-        spec(std::string("test://") + SNAPGOV_TEST_DATA + "/libvirt_host.xml"));
+    auto p =
+        builtin().create(spec(std::string("test://") + SNAPGOV_TEST_DATA + "/libvirt_host.xml"));
     REQUIRE(p.has_value());
     return std::move(*p);
 }
@@ -108,7 +121,7 @@ TEST_CASE("libvirt: disabling checkpoints is refused as unsupported", "[provider
 
 TEST_CASE("libvirt: a connection failure names the URI and libvirt's reason",
           "[providers][libvirt]") {
-    auto p = builtin_registry().create(spec("test:///nonexistent/host.xml"));
+    auto p = builtin().create(spec("test:///nonexistent/host.xml"));
     REQUIRE_FALSE(p.has_value());
     CHECK(p.error().code == ErrorCode::provider);
     CHECK_THAT(p.error().message, Catch::Contains("provider lab"));
@@ -116,7 +129,7 @@ TEST_CASE("libvirt: a connection failure names the URI and libvirt's reason",
 }
 
 TEST_CASE("libvirt: the factory validates the URI without connecting", "[providers][libvirt]") {
-    const auto registry = builtin_registry();
+    const auto registry = builtin();
     CHECK(registry.validate(spec("qemu:///system")).has_value());
     auto empty = registry.validate(spec(""));
     REQUIRE_FALSE(empty.has_value());
@@ -129,6 +142,45 @@ TEST_CASE("libvirt: the factory validates the URI without connecting", "[provide
     REQUIRE_FALSE(r.has_value());
     CHECK_THAT(r.error().message, Catch::Contains("type 'vmware', which this build does not "
                                                   "include"));
+}
+
+TEST_CASE("libvirt: the parser reports a missing or bad uri at its position",
+          "[providers][libvirt][config]") {
+    auto msg = load_error("providers:\n"
+                          "  - name: lab\n"
+                          "    type: libvirt\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:2:5: error: libvirt provider 'lab' needs 'uri' (e.g. "
+                                    "qemu:///system or test:///abs/path/host.xml)"));
+    CHECK_THAT(msg, Catch::Contains("      - name: lab\n        ^"));
+
+    msg = load_error("providers:\n"
+                     "  - name: lab\n"
+                     "    type: libvirt\n"
+                     "    uri: test://relative/host.xml\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:4:10: error: libvirt provider 'lab': test driver URI "
+                                    "'test://relative/host.xml' must be test:///default"));
+
+    msg = load_error("providers: [{name: lab, type: libvirt, uri: [a, b]}]\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:1:45: error: 'uri' must be a string, not a list"));
+}
+
+TEST_CASE("libvirt: the parser warns about keys it does not know", "[providers][libvirt][config]") {
+    auto r = policies::load_config_string("providers:\n"
+                                          "  - name: lab\n"
+                                          "    type: libvirt\n"
+                                          "    uri: test:///default\n"
+                                          "    endpoint: https://h/wsman\n"
+                                          "policies: []\n",
+                                          "p.yaml", builtin());
+    REQUIRE(r.has_value());
+    REQUIRE(r->warnings.size() == 1);
+    CHECK(r->warnings[0].format() ==
+          "p.yaml:5:5: warning: unknown key 'endpoint' in libvirt provider 'lab' is ignored "
+          "(known: name, type, connect_timeout, read_timeout, uri)");
+    REQUIRE(r->config.providers.size() == 1);
+    const auto* settings = r->config.providers[0].settings_as<libvirt::LibvirtSettings>();
+    REQUIRE(settings != nullptr);
+    CHECK(settings->uri == "test:///default");
 }
 
 TEST_CASE("snapshot XML: older snapshots without <memory> infer internal memory from state",
@@ -256,7 +308,7 @@ TEST_CASE("libvirt: make_disk_only keeps the checkpoint, its parent, children an
 TEST_CASE("libvirt: finish_disk_only redefines a checkpoint from an interrupted journal",
           "[providers][libvirt][memory]") {
     const std::string uri = std::string("test://") + SNAPGOV_TEST_DATA + "/libvirt_host.xml";
-    auto created = builtin_registry().create(spec(uri));
+    auto created = builtin().create(spec(uri));
     REQUIRE(created.has_value());
     auto& provider = *created;
     auto before = provider->collect();

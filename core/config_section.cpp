@@ -1,0 +1,374 @@
+#include "core/config_section.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+namespace snapgov {
+
+struct ConfigSection::Node {
+    YAML::Node yaml;
+};
+
+namespace {
+
+/// A key and its value inside a YAML map, both with their source marks.
+struct Field {
+    YAML::Node key;
+    YAML::Node value;
+};
+
+ConfigPosition at(const YAML::Mark& mark) {
+    if (mark.is_null()) {
+        return {};
+    }
+    return {mark.line + 1, mark.column + 1};
+}
+
+// Iterates instead of `map[key]`, which would add the key to a non-const node.
+std::optional<Field> find(const YAML::Node& map, std::string_view key) {
+    if (!map.IsMap()) {
+        return std::nullopt;
+    }
+    for (auto it = map.begin(); it != map.end(); ++it) {
+        if (it->first.IsScalar() && it->first.Scalar() == key) {
+            return Field{it->first, it->second};
+        }
+    }
+    return std::nullopt;
+}
+
+/// Where a value is written; an empty value has no place of its own, so its key stands in.
+ConfigPosition value_position(const Field& f) {
+    return f.value.IsNull() ? at(f.key.Mark()) : at(f.value.Mark());
+}
+
+std::string_view kind(const YAML::Node& node) {
+    switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "empty";
+    case YAML::NodeType::Undefined: return "undefined";
+    }
+    return "unknown";
+}
+
+std::string quoted(std::string_view key) {
+    return "'" + std::string(key) + "'";
+}
+
+} // namespace
+
+ConfigSection::ConfigSection(std::shared_ptr<const Node> node, ConfigFile& file, std::string what)
+    : node_(std::move(node)), file_(&file), what_(std::move(what)) {}
+
+std::optional<ConfigSection> ConfigSection::root(ConfigFile& file) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(file.text());
+    } catch (const YAML::Exception& e) {
+        file.error(at(e.mark), "YAML syntax error: " + e.msg);
+        return std::nullopt;
+    }
+    if (!root.IsDefined() || root.IsNull()) {
+        return std::nullopt;
+    }
+    if (!root.IsMap()) {
+        file.error(at(root.Mark()),
+                   "the top level must be a map (key: value), not " + std::string(kind(root)));
+        return std::nullopt;
+    }
+    return ConfigSection(std::make_shared<const Node>(Node{root}), file, "top level");
+}
+
+ConfigSection ConfigSection::named(std::string what) const {
+    ConfigSection out = *this;
+    out.what_ = std::move(what);
+    return out;
+}
+
+ConfigSection ConfigSection::with_known_keys(std::vector<std::string> keys) const {
+    ConfigSection out = *this;
+    out.known_keys_.insert(out.known_keys_.end(), keys.begin(), keys.end());
+    return out;
+}
+
+ConfigPosition ConfigSection::position() const {
+    return at(node_->yaml.Mark());
+}
+
+std::string ConfigSection::origin() const {
+    return file_->origin(position());
+}
+
+ConfigPosition ConfigSection::position(std::string_view key) const {
+    YAML::Node map = node_->yaml;
+    ConfigPosition where = position();
+    for (;;) {
+        const auto dot = key.find('.');
+        const auto f = find(map, key.substr(0, dot));
+        if (!f) {
+            return where;
+        }
+        if (dot == std::string_view::npos || !f->value.IsMap()) {
+            return value_position(*f);
+        }
+        // reset() rebinds the handle; assignment would overwrite the node in the document.
+        map.reset(f->value);
+        where = at(map.Mark());
+        key.remove_prefix(dot + 1);
+    }
+}
+
+ConfigPosition ConfigSection::key_position(std::string_view key) const {
+    const auto f = find(node_->yaml, key);
+    return f ? at(f->key.Mark()) : position();
+}
+
+bool ConfigSection::has(std::string_view key) const {
+    return find(node_->yaml, key).has_value();
+}
+
+bool ConfigSection::is_null(std::string_view key) const {
+    const auto f = find(node_->yaml, key);
+    return f && f->value.IsNull();
+}
+
+std::vector<std::string> ConfigSection::keys() const {
+    std::vector<std::string> out;
+    for (auto it = node_->yaml.begin(); it != node_->yaml.end(); ++it) {
+        if (it->first.IsScalar()) {
+            out.push_back(it->first.Scalar());
+        }
+    }
+    return out;
+}
+
+void ConfigSection::check_keys(std::initializer_list<std::string_view> known) const {
+    std::vector<std::string_view> all(known_keys_.begin(), known_keys_.end());
+    all.insert(all.end(), known.begin(), known.end());
+    std::set<std::string> seen;
+    for (auto it = node_->yaml.begin(); it != node_->yaml.end(); ++it) {
+        if (!it->first.IsScalar()) {
+            file_->error(at(it->first.Mark()), "keys must be plain strings");
+            continue;
+        }
+        const std::string& key = it->first.Scalar();
+        if (!seen.insert(key).second) {
+            file_->error(at(it->first.Mark()),
+                         "duplicate key '" + key + "' in " + what_ + "; keep only one");
+            continue;
+        }
+        if (std::find(all.begin(), all.end(), key) == all.end()) {
+            std::string list;
+            for (auto k : all) {
+                list += list.empty() ? std::string(k) : ", " + std::string(k);
+            }
+            file_->warning(at(it->first.Mark()), "unknown key '" + key + "' in " + what_ +
+                                                     " is ignored (known: " + list + ")");
+        }
+    }
+}
+
+std::optional<std::string> ConfigSection::string(std::string_view key) const {
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return std::nullopt;
+    }
+    if (!f->value.IsScalar()) {
+        file_->error(value_position(*f),
+                     quoted(key) + " must be a string, not " + std::string(kind(f->value)));
+        return std::nullopt;
+    }
+    return f->value.Scalar();
+}
+
+std::optional<std::string> ConfigSection::required_string(std::string_view key,
+                                                          std::string_view example) const {
+    const auto f = find(node_->yaml, key);
+    if (!f || f->value.IsNull()) {
+        file_->error(f ? at(f->key.Mark()) : position(), what_ + " is missing " + quoted(key) +
+                                                             " (e.g. " + std::string(key) + ": " +
+                                                             std::string(example) + ")");
+        return std::nullopt;
+    }
+    auto s = string(key);
+    if (s && s->empty()) {
+        file_->error(value_position(*f), quoted(key) + " must not be empty");
+        return std::nullopt;
+    }
+    return s;
+}
+
+std::optional<std::string> ConfigSection::path(std::string_view key) const {
+    auto s = string(key);
+    if (!s) {
+        return std::nullopt;
+    }
+    return file_->expand(std::move(*s));
+}
+
+std::optional<bool> ConfigSection::boolean(std::string_view key) const {
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return std::nullopt;
+    }
+    if (f->value.IsScalar()) {
+        const std::string& s = f->value.Scalar();
+        if (s == "true" || s == "True" || s == "yes") {
+            return true;
+        }
+        if (s == "false" || s == "False" || s == "no") {
+            return false;
+        }
+    }
+    file_->error(value_position(*f), quoted(key) + " must be true or false");
+    return std::nullopt;
+}
+
+std::optional<std::size_t> ConfigSection::count(std::string_view key) const {
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return std::nullopt;
+    }
+    if (f->value.IsScalar()) {
+        const std::string& s = f->value.Scalar();
+        std::size_t value = 0;
+        const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+        if (!s.empty() && ec == std::errc{} && ptr == s.data() + s.size()) {
+            return value;
+        }
+    }
+    file_->error(value_position(*f), quoted(key) + " must be a whole number >= 0 (e.g. 3)");
+    return std::nullopt;
+}
+
+std::optional<Seconds> ConfigSection::duration(std::string_view key) const {
+    auto s = string(key);
+    if (!s) {
+        return std::nullopt;
+    }
+    auto d = parse_duration(*s);
+    if (!d) {
+        file_->error(value_position(*find(node_->yaml, key)),
+                     quoted(key) + ": " + d.error().message);
+        return std::nullopt;
+    }
+    return *d;
+}
+
+std::vector<ConfigScalar> ConfigSection::strings(std::string_view key) const {
+    std::vector<ConfigScalar> out;
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return out;
+    }
+    if (f->value.IsScalar()) {
+        out.push_back({f->value.Scalar(), at(f->value.Mark())});
+        return out;
+    }
+    if (!f->value.IsSequence()) {
+        file_->error(value_position(*f),
+                     quoted(key) + " must be a list, not " + std::string(kind(f->value)));
+        return out;
+    }
+    for (const auto& item : f->value) {
+        if (!item.IsScalar()) {
+            file_->error(at(item.Mark()),
+                         quoted(key) + " entries must be a string, not " + std::string(kind(item)));
+            continue;
+        }
+        out.push_back({item.Scalar(), at(item.Mark())});
+    }
+    return out;
+}
+
+std::optional<std::size_t>
+ConfigSection::choice_index(std::string_view key,
+                            const std::vector<std::string_view>& words) const {
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return std::nullopt;
+    }
+    if (f->value.IsScalar()) {
+        const auto it = std::find(words.begin(), words.end(), f->value.Scalar());
+        if (it != words.end()) {
+            return static_cast<std::size_t>(it - words.begin());
+        }
+    }
+    std::string list;
+    for (auto w : words) {
+        list += list.empty() ? std::string(w) : " | " + std::string(w);
+    }
+    file_->error(value_position(*f),
+                 quoted(key) + " must be one of " + list +
+                     (f->value.IsScalar() ? ", not '" + f->value.Scalar() + "'" : ""));
+    return std::nullopt;
+}
+
+std::optional<ConfigSection> ConfigSection::section(std::string_view key) const {
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return std::nullopt;
+    }
+    if (!f->value.IsMap()) {
+        file_->error(value_position(*f), quoted(key) + " must be a map (key: value), not " +
+                                             std::string(kind(f->value)));
+        return std::nullopt;
+    }
+    return ConfigSection(std::make_shared<const Node>(Node{f->value}), *file_, quoted(key));
+}
+
+std::vector<ConfigSection> ConfigSection::sections(std::string_view key,
+                                                   std::string_view item_what) const {
+    std::vector<ConfigSection> out;
+    const auto f = find(node_->yaml, key);
+    if (!f) {
+        return out;
+    }
+    if (!f->value.IsSequence()) {
+        file_->error(value_position(*f),
+                     quoted(key) + " must be a list, not " + std::string(kind(f->value)));
+        return out;
+    }
+    for (const auto& item : f->value) {
+        if (!item.IsMap()) {
+            file_->error(at(item.Mark()), "each entry of " + quoted(key) +
+                                              " must be a map (key: value), not " +
+                                              std::string(kind(item)));
+            continue;
+        }
+        out.push_back(ConfigSection(std::make_shared<const Node>(Node{item}), *file_,
+                                    std::string(item_what)));
+    }
+    return out;
+}
+
+void ConfigSection::error(ConfigPosition where, std::string message) const {
+    file_->error(where, std::move(message));
+}
+
+void ConfigSection::error(std::string_view key, std::string message) const {
+    file_->error(position(key), std::move(message));
+}
+
+void ConfigSection::error(std::string message) const {
+    file_->error(position(), std::move(message));
+}
+
+void ConfigSection::warning(ConfigPosition where, std::string message) const {
+    file_->warning(where, std::move(message));
+}
+
+void ConfigSection::warning(std::string_view key, std::string message) const {
+    file_->warning(position(key), std::move(message));
+}
+
+void ConfigSection::warning(std::string message) const {
+    file_->warning(position(), std::move(message));
+}
+
+} // namespace snapgov

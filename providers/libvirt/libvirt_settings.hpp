@@ -1,0 +1,35 @@
+#pragma once
+/// The libvirt keys of a `providers:` entry: `uri`.
+
+#include <memory>
+#include <string>
+
+#include "core/config_section.hpp"
+#include "core/error.hpp"
+#include "providers/provider_spec.hpp"
+
+namespace snapgov::providers::libvirt {
+
+/// A libvirt provider's settings.
+struct LibvirtSettings final : ProviderSettings {
+    LibvirtSettings() = default;
+    explicit LibvirtSettings(std::string connection_uri) : uri(std::move(connection_uri)) {}
+
+    /// The connection URI.
+    [[nodiscard]] std::string endpoint() const override { return uri; }
+
+    /// Connection URI (`qemu:///system`, `test:///abs/path/host.xml`), `${CONFIG_DIR}`
+    /// expanded.
+    std::string uri;
+};
+
+/// Reads `uri` from a `providers:` entry and checks it (see check_settings()), reporting
+/// problems at their position in the file. nullptr when it reported an error.
+[[nodiscard]] std::shared_ptr<const LibvirtSettings> parse_settings(const ConfigSection& entry);
+
+/// The settings of `spec`, if they are libvirt's and can work: a URI is set, and a test
+/// driver URI is absolute. Otherwise a `config` error naming `spec.origin` and the fix.
+/// Reads no file.
+[[nodiscard]] Result<const LibvirtSettings*> check_settings(const ProviderSpec& spec);
+
+} // namespace snapgov::providers::libvirt
