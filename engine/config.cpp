@@ -36,9 +36,9 @@ Result<LoadedConfig> load_config(const std::string& path,
                                  const providers::ProviderRegistry& registry) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        return fail(ErrorCode::config, path + ": cannot read the policy file: " +
-                                           std::strerror(errno) +
-                                           "; check the path given with -c/--config");
+        return fail(ErrorCode::config,
+                    path + ": cannot read the policy file: " + std::strerror(errno) +
+                        "; check the path given with -c/--config");
     }
     if (!S_ISREG(st.st_mode)) {
         return fail(ErrorCode::config,
@@ -52,8 +52,8 @@ Result<LoadedConfig> load_config(const std::string& path,
     std::ifstream in(path, std::ios::binary);
     std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
     if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
-        return fail(ErrorCode::config, path + ": cannot read the policy file: " +
-                                           std::strerror(errno));
+        return fail(ErrorCode::config,
+                    path + ": cannot read the policy file: " + std::strerror(errno));
     }
     auto parsed = policies::load_config_string(bytes, path, registry);
     if (!parsed) {

@@ -77,8 +77,8 @@ policies::DumpFacts survey_dumps(const Inventory& inventory, const policies::Con
             existing.push_back(p);
         } else {
             facts.warnings.push_back("scan path " + p +
-                                     " does not exist (memory_dumps.scan_paths in " +
-                                     config.path + ")");
+                                     " does not exist (memory_dumps.scan_paths in " + config.path +
+                                     ")");
         }
     }
     facts.scanned = true;

@@ -120,11 +120,11 @@ PassResult Engine::plan(TimePoint now, PassScope scope) {
     pass.now = now;
     pass.scope = scope;
     pass.mode = PassMode::plan;
-    observers_.pass_start({now, scope, pass.mode, config_->path, options_.config_sha256,
-                           SNAPGOV_VERSION});
+    observers_.pass_start(
+        {now, scope, pass.mode, config_->path, options_.config_sha256, SNAPGOV_VERSION});
     collect_and_evaluate(pass);
-    pass.decisions = guard(pass.plan.actions, pass.inventory,
-                           {config_->safety.max_actions_per_run, 0, false});
+    pass.decisions =
+        guard(pass.plan.actions, pass.inventory, {config_->safety.max_actions_per_run, 0, false});
     observers_.plan(pass.plan, pass.decisions);
     finish(pass, started);
     return pass;
@@ -169,8 +169,8 @@ PassResult Engine::enforce(TimePoint now, const PassOptions& options) {
     pass.now = now;
     pass.scope = options.scope;
     pass.mode = options.dry_run ? PassMode::dry_run : PassMode::enforce;
-    observers_.pass_start({now, pass.scope, pass.mode, config_->path, options_.config_sha256,
-                           SNAPGOV_VERSION});
+    observers_.pass_start(
+        {now, pass.scope, pass.mode, config_->path, options_.config_sha256, SNAPGOV_VERSION});
     collect_and_evaluate(pass);
     if (!options.dry_run) {
         Recovery recovery = recover_interrupted(pass.inventory);
@@ -178,8 +178,7 @@ PassResult Engine::enforce(TimePoint now, const PassOptions& options) {
             // Something changed on disk or in a hypervisor: plan on what is there now.
             collect_and_evaluate(pass);
         }
-        pass.plan.notes.insert(pass.plan.notes.end(), recovery.notes.begin(),
-                               recovery.notes.end());
+        pass.plan.notes.insert(pass.plan.notes.end(), recovery.notes.begin(), recovery.notes.end());
         pass.errors.insert(pass.errors.end(), recovery.errors.begin(), recovery.errors.end());
     }
     pass.decisions = guard(pass.plan.actions, pass.inventory,
@@ -191,9 +190,8 @@ PassResult Engine::enforce(TimePoint now, const PassOptions& options) {
 }
 
 void Engine::act(PassResult& pass, const PassOptions& options) {
-    const ActionContext context{*config_, [this](const DumpOperation& op) {
-                                    observers_.dump_operation(op);
-                                }};
+    const ActionContext context{*config_,
+                                [this](const DumpOperation& op) { observers_.dump_operation(op); }};
     auto cancelled = [&] { return options.cancel != nullptr && options.cancel->load(); };
     // A deque: its elements stay where they are, so targets may point at their actions.
     std::deque<Work> work;
@@ -279,9 +277,8 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
         for (auto& w : work) {
             verify(w);
         }
-        const policies::DumpFacts facts = pass.scope == PassScope::full
-                                              ? survey_dumps(after, *config_)
-                                              : policies::DumpFacts{};
+        const policies::DumpFacts facts =
+            pass.scope == PassScope::full ? survey_dumps(after, *config_) : policies::DumpFacts{};
         pass.after = evaluate(after, pass.scope, pass.now, facts);
 
         // The memory files of checkpoints deleted in this pass are orphans now: handle them
@@ -336,9 +333,15 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
 void Engine::finish(PassResult& pass, std::chrono::steady_clock::time_point started) {
     pass.health = pool_.health();
     pass.duration = std::chrono::steady_clock::now() - started;
-    observers_.pass_end(pass);
-    auto failed = observers_.take_errors();
-    pass.errors.insert(pass.errors.end(), failed.begin(), failed.end());
+    // Observer failures so far are part of the pass that on_pass_end sees (and of its exit
+    // code); a failure of on_pass_end itself is added after.
+    for (int round = 0; round < 2; ++round) {
+        auto failed = observers_.take_errors();
+        pass.errors.insert(pass.errors.end(), failed.begin(), failed.end());
+        if (round == 0) {
+            observers_.pass_end(pass);
+        }
+    }
 }
 
 } // namespace snapgov::engine

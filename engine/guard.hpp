@@ -16,12 +16,12 @@ namespace snapgov::engine {
 
 /// Why an action runs or not.
 enum class GuardVerdict {
-    run,                 ///< may be carried out
-    dry_run,             ///< would be carried out; `--dry-run` says not to
-    incomplete_provider, ///< its provider was not collected completely: fail closed
+    run,                  ///< may be carried out
+    dry_run,              ///< would be carried out; `--dry-run` says not to
+    incomplete_provider,  ///< its provider was not collected completely: fail closed
     incomplete_inventory, ///< an orphan-file action while some provider was not collected
                           ///< completely (a referenced dump could look orphaned)
-    over_cap,            ///< beyond `safety.max_actions_per_run` for this pass
+    over_cap,             ///< beyond `safety.max_actions_per_run` for this pass
 };
 
 /// `run`, `dry_run`, `incomplete_provider`, `incomplete_inventory`, `over_cap`.
@@ -40,7 +40,7 @@ struct GuardDecision {
 
 /// The limits a pass runs under.
 struct GuardLimits {
-    std::size_t max_actions = 20; ///< `safety.max_actions_per_run`
+    std::size_t max_actions = 20;     ///< `safety.max_actions_per_run`
     std::size_t already_admitted = 0; ///< actions this pass already took (follow-ups)
     bool dry_run = false;
 };

@@ -50,13 +50,14 @@ int PassResult::exit_code() const {
 }
 
 std::size_t PassResult::count(Outcome outcome) const {
-    return static_cast<std::size_t>(std::count_if(
-        results.begin(), results.end(), [&](const ActionResult& r) { return r.outcome == outcome; }));
+    return static_cast<std::size_t>(
+        std::count_if(results.begin(), results.end(),
+                      [&](const ActionResult& r) { return r.outcome == outcome; }));
 }
 
 std::size_t PassResult::follow_ups() const {
-    return static_cast<std::size_t>(std::count_if(results.begin(), results.end(),
-                                                  [](const ActionResult& r) { return r.follow_up; }));
+    return static_cast<std::size_t>(std::count_if(
+        results.begin(), results.end(), [](const ActionResult& r) { return r.follow_up; }));
 }
 
 } // namespace snapgov::engine

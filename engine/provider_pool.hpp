@@ -25,8 +25,7 @@ class ProviderPool {
 public:
     /// `registry` is shared with collection threads, which may outlive the pool.
     ProviderPool(std::vector<providers::ProviderSpec> specs,
-                 std::shared_ptr<const providers::ProviderRegistry> registry,
-                 Seconds max_backoff);
+                 std::shared_ptr<const providers::ProviderRegistry> registry, Seconds max_backoff);
     ~ProviderPool();
     ProviderPool(const ProviderPool&) = delete;
     ProviderPool& operator=(const ProviderPool&) = delete;

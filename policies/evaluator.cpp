@@ -147,7 +147,8 @@ public:
 
     void plan_actions() {
         if (disable_policy_ != nullptr) {
-            add_action(Precedence::disable_checkpoints, ActionKind::disable_checkpoints, nullptr, *disable_policy_,
+            add_action(Precedence::disable_checkpoints, ActionKind::disable_checkpoints, nullptr,
+                       *disable_policy_,
                        "policy " + disable_policy_->name +
                            ": checkpoints denied; turn off the "
                            "VM's checkpoint setting");
@@ -160,9 +161,10 @@ public:
             const Verdict& v = it->second;
             if (v.cause) {
                 if (host_.capabilities.delete_checkpoint) {
-                    add_action(*v.cause == Cause::deny ? Precedence::delete_denied : Precedence::delete_expired,
-                               ActionKind::delete_checkpoint, &cp,
-                               *v.delete_policy, v.delete_reason);
+                    add_action(*v.cause == Cause::deny ? Precedence::delete_denied
+                                                       : Precedence::delete_expired,
+                               ActionKind::delete_checkpoint, &cp, *v.delete_policy,
+                               v.delete_reason);
                 } else {
                     note("cannot delete checkpoint '" + cp.name + "'");
                 }
@@ -178,16 +180,19 @@ public:
             if (cp.memory == MemoryKind::external && caps.local_memory_files &&
                 (!wipe || caps.make_disk_only)) {
                 if (wipe) {
-                    add_action(Precedence::memory_state, ActionKind::wipe_memory, &cp, *v.memory_policy,
+                    add_action(Precedence::memory_state, ActionKind::wipe_memory, &cp,
+                               *v.memory_policy,
                                why + "; the checkpoint is then redefined disk-only (it can "
                                      "still be reverted to, without its RAM)");
                 } else {
-                    add_action(Precedence::memory_state, ActionKind::encrypt_memory, &cp, *v.memory_policy,
+                    add_action(Precedence::memory_state, ActionKind::encrypt_memory, &cp,
+                               *v.memory_policy,
                                why + "; to revert to this checkpoint with its RAM, first run: " +
                                    restore_hint(cp.memory_files));
                 }
             } else if (caps.clear_memory_state) {
-                add_action(Precedence::memory_state, ActionKind::clear_memory_state, &cp, *v.memory_policy, why);
+                add_action(Precedence::memory_state, ActionKind::clear_memory_state, &cp,
+                           *v.memory_policy, why);
             } else if (cp.memory == MemoryKind::external) {
                 note(!caps.local_memory_files
                          ? "cannot " + std::string(to_string(v.memory)) +
@@ -409,8 +414,8 @@ private:
         }
     }
 
-    void add_action(Precedence precedence, ActionKind kind, const Checkpoint* cp, const Policy& policy,
-                    std::string reason) {
+    void add_action(Precedence precedence, ActionKind kind, const Checkpoint* cp,
+                    const Policy& policy, std::string reason) {
         PlannedAction a;
         a.kind = kind;
         a.provider = host_.provider;

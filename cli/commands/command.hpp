@@ -44,7 +44,7 @@ void print(const std::string& text);
 /// Loads the policy file with engine::load_config; prints the warnings, or the error, on
 /// stderr. nullopt on failure.
 [[nodiscard]] std::optional<engine::LoadedConfig> load(const std::string& path,
-                                                      const providers::ProviderRegistry& registry);
+                                                       const providers::ProviderRegistry& registry);
 
 /// `--now` parsed (the clock when empty); prints the error and returns nullopt when bad.
 [[nodiscard]] std::optional<TimePoint> resolve_now(const std::string& text);

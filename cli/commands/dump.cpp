@@ -112,7 +112,6 @@ std::string wipe_line(const dumps::WipeReport& w) {
            w.storage.reason + ")\n";
 }
 
-
 struct DumpOptions {
     CLI::App* dump = nullptr;
     CLI::App* encrypt = nullptr;
@@ -429,9 +428,7 @@ class DumpCommand final : public Command {
 public:
     explicit DumpCommand(CLI::App& app) { register_dump(app, o_); }
 
-    [[nodiscard]] bool selected() const override {
-        return o_.dump != nullptr && o_.dump->parsed();
-    }
+    [[nodiscard]] bool selected() const override { return o_.dump != nullptr && o_.dump->parsed(); }
 
     [[nodiscard]] int run(const Context& context) override {
         if (o_.encrypt->parsed()) {

@@ -49,7 +49,9 @@ public:
         }
         return v->get_bool();
     }
-    [[nodiscard]] const json::value* find(std::string_view key) const { return o_.if_contains(key); }
+    [[nodiscard]] const json::value* find(std::string_view key) const {
+        return o_.if_contains(key);
+    }
     /// The first field that was missing or of the wrong type, empty if none.
     [[nodiscard]] const std::string& problem() const { return problem_; }
 
@@ -74,14 +76,14 @@ std::optional<std::string> status_text(const json::object& s, std::string& why) 
     const auto passes = r.num("passes");
     const auto* providers = r.find("providers");
     const auto* last = r.find("last_pass");
-    if (!ready || !config || !hash || !passes || providers == nullptr ||
-        !providers->is_array() || last == nullptr) {
+    if (!ready || !config || !hash || !passes || providers == nullptr || !providers->is_array() ||
+        last == nullptr) {
         why = r.problem().empty() ? "missing 'providers' or 'last_pass'" : r.problem();
         return std::nullopt;
     }
     out += *ready ? "ready" : "starting (no complete pass yet)";
-    out += ", policy " + escape_text(*config) + " (sha256 " + escape_text(hash->substr(0, 12)) +
-           ")\n";
+    out +=
+        ", policy " + escape_text(*config) + " (sha256 " + escape_text(hash->substr(0, 12)) + ")\n";
     for (const auto& p : providers->get_array()) {
         if (!p.is_object()) {
             why = "a provider entry is not an object";

@@ -24,8 +24,8 @@ namespace snapgov::cli {
 [[nodiscard]] boost::json::value inventory_json(const Inventory& inventory, TimePoint now);
 
 /// `snapgov plan`: findings, the actions with the guard's verdict, notes, summary.
-[[nodiscard]] std::string plan_text(const engine::PassResult& pass,
-                                    const policies::Config& config, std::size_t width = 0);
+[[nodiscard]] std::string plan_text(const engine::PassResult& pass, const policies::Config& config,
+                                    std::size_t width = 0);
 /// `{"findings":[...],"actions":[...],"summary":{...}}` plus `now`, `notes` and `errors`.
 [[nodiscard]] boost::json::value plan_json(const engine::PassResult& pass);
 

@@ -21,9 +21,9 @@ Result<dumps::FoundDump> expect_dump(const std::string& path, bool encrypted) {
     }
     if (encrypted) {
         if (found->kind != dumps::DumpKind::age_encrypted) {
-            return fail(ErrorCode::unsupported,
-                        path + ": expected an age file, found " +
-                            std::string(dumps::to_string(found->kind)) + "; left alone");
+            return fail(ErrorCode::unsupported, path + ": expected an age file, found " +
+                                                    std::string(dumps::to_string(found->kind)) +
+                                                    "; left alone");
         }
         return found;
     }
@@ -64,8 +64,8 @@ Result<std::string> encrypt_dump(const std::string& file, const policies::Planne
         return tl::unexpected(ok.error());
     }
     const auto& config = context.config;
-    auto report = dumps::encrypt_file(file, config.memory_dumps.recipients, /*keep=*/false,
-                                      config.state_dir);
+    auto report =
+        dumps::encrypt_file(file, config.memory_dumps.recipients, /*keep=*/false, config.state_dir);
     if (!report) {
         return tl::unexpected(report.error());
     }

@@ -37,8 +37,8 @@ public:
                                              const HostInventory* /*after*/) const override {
         for (const auto& f : target.checkpoint->memory_files) {
             if (present(f) || !present(f + ".age")) {
-                return fail(ErrorCode::io, "on disk " + f + " is still there or " + f +
-                                               ".age is missing");
+                return fail(ErrorCode::io,
+                            "on disk " + f + " is still there or " + f + ".age is missing");
             }
         }
         return std::string("verified: plaintext gone, .age present");

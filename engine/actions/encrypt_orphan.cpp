@@ -1,4 +1,5 @@
-// encrypt_orphan: a plaintext dump no checkpoint references becomes FILE.age and the plaintext is wiped; verified on disk.
+// encrypt_orphan: a plaintext dump no checkpoint references becomes FILE.age and the plaintext is
+// wiped; verified on disk.
 #include "engine/actions/dump_files.hpp"
 #include "engine/actions/handlers.hpp"
 
@@ -21,7 +22,8 @@ public:
                                              const HostInventory* /*after*/) const override {
         const std::string& path = target.action->path;
         if (present(path) || !present(path + ".age")) {
-            return fail(ErrorCode::io, "on disk " + path + " is still there or its .age is missing");
+            return fail(ErrorCode::io,
+                        "on disk " + path + " is still there or its .age is missing");
         }
         return std::string("verified on disk: plaintext gone, .age present");
     }

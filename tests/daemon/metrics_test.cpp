@@ -43,10 +43,9 @@ PassResult pass_with(std::vector<Outcome> outcomes, PassScope scope, double seco
 
 TEST_CASE("metrics render valid exposition lines with escaped labels", "[daemon][metrics]") {
     Metrics m;
-    REQUIRE(m.on_pass_end(pass_with({Outcome::done, Outcome::done, Outcome::failed},
-                                    PassScope::full, 0.3,
-                                    {{"lab", "libvirt", true, "", 0},
-                                     {"hv", "hyperv", false, "down", 2}})));
+    REQUIRE(m.on_pass_end(
+        pass_with({Outcome::done, Outcome::done, Outcome::failed}, PassScope::full, 0.3,
+                  {{"lab", "libvirt", true, "", 0}, {"hv", "hyperv", false, "down", 2}})));
     const std::string text = m.render();
     CHECK_THAT(text, Catch::Contains("snapgov_provider_up{provider=\"lab\",type=\"libvirt\"} 1\n"));
     CHECK_THAT(text, Catch::Contains("snapgov_provider_up{provider=\"hv\",type=\"hyperv\"} 0\n"));

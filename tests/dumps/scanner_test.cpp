@@ -228,8 +228,7 @@ ChildScan scan_unprivileged(const std::string& root,
 }
 } // namespace
 
-TEST_CASE("scan warns about unreadable folders, skips them and goes on with the rest",
-          "[scan]") {
+TEST_CASE("scan warns about unreadable folders, skips them and goes on with the rest", "[scan]") {
     // CI runs as root, which reads everything: the scan runs in a child that has become
     // nobody, so a folder's mode 0000 really keeps it out. Two such folders, one of them
     // below a readable one: whatever order the folders are listed in, a walk that stopped at
@@ -269,19 +268,19 @@ TEST_CASE("scan warns about unreadable folders, skips them and goes on with the 
         REQUIRE(as_root);
         CHECK(as_root->warnings.empty());
         CHECK(paths_of(as_root->orphans) ==
-              std::vector<std::string>{root + "/locked-a/hidden.mem",
-                                       root + "/open/deeper/second.mem",
-                                       root + "/open/locked-b/hidden.mem",
-                                       root + "/open/orphan.mem"});
+              std::vector<std::string>{
+                  root + "/locked-a/hidden.mem", root + "/open/deeper/second.mem",
+                  root + "/open/locked-b/hidden.mem", root + "/open/orphan.mem"});
     }
 
     const ChildScan child = scan_unprivileged(root, locked);
-    INFO("child exit " << child.exit_code << ", records:\n" << [&] {
-        std::string all;
-        for (const auto& l : child.lines)
-            all += "  " + l + "\n";
-        return all;
-    }());
+    INFO("child exit " << child.exit_code << ", records:\n"
+                       << [&] {
+                              std::string all;
+                              for (const auto& l : child.lines)
+                                  all += "  " + l + "\n";
+                              return all;
+                          }());
     REQUIRE(child.exit_code == 0);
     REQUIRE(child.of('X').empty());
     REQUIRE(child.of('E').empty()); // a folder it cannot read does not fail the scan

@@ -55,8 +55,7 @@ TEST_CASE("guard counts actions already taken in the pass against the cap", "[gu
     CHECK(d[1].verdict == GuardVerdict::over_cap);
 }
 
-TEST_CASE("guard fails closed on a provider whose collection is incomplete or absent",
-          "[guard]") {
+TEST_CASE("guard fails closed on a provider whose collection is incomplete or absent", "[guard]") {
     Inventory inv;
     inv.hosts = {host("up", true), host("down", false)};
     const auto d = guard({on("down"), on("missing"), on("up")}, inv, {1, 0, false});

@@ -1,3 +1,3 @@
-// Must not compile: daemon/ uses the rendering of cli/render/ but not the command line.
-#include "cli/render/report.hpp"
+// Must not compile: daemon/ is below the command line and cannot include it.
+#include "daemon/daemon.hpp"
 #include "cli/cli.hpp"
