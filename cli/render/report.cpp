@@ -116,26 +116,35 @@ std::string findings_text(const Plan& plan, std::size_t width) {
     return t.render("  ", width);
 }
 
-std::string notes_text(const std::vector<std::string>& notes) {
+/// One list item per entry, wrapped to `width` (0: not wrapped) under its first word.
+std::string bullets(const std::vector<std::string>& items, std::size_t width) {
     std::string out;
-    if (!notes.empty()) {
-        out += "\nNotes:\n";
-        for (const auto& n : notes) {
-            out += "  - " + escape_text(n) + "\n";
+    constexpr std::size_t kIndent = 4; // "  - "
+    for (const auto& item : items) {
+        const std::string text = escape_text(item);
+        if (width <= kIndent + Table::kMinFlexibleWidth) {
+            out += "  - " + text + "\n";
+            continue;
+        }
+        const auto lines = wrap_text(text, width - kIndent);
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            out += (i == 0 ? "  - " : "    ") + lines[i] + "\n";
         }
     }
     return out;
 }
 
-std::string errors_text(const std::vector<Error>& errors) {
-    std::string out;
-    if (!errors.empty()) {
-        out += "\nErrors:\n";
-        for (const auto& e : errors) {
-            out += "  - " + escape_text(e.message) + "\n";
-        }
+std::string notes_text(const std::vector<std::string>& notes, std::size_t width) {
+    return notes.empty() ? std::string() : "\nNotes:\n" + bullets(notes, width);
+}
+
+std::string errors_text(const std::vector<Error>& errors, std::size_t width) {
+    std::vector<std::string> messages;
+    messages.reserve(errors.size());
+    for (const auto& e : errors) {
+        messages.push_back(e.message);
     }
-    return out;
+    return errors.empty() ? std::string() : "\nErrors:\n" + bullets(messages, width);
 }
 
 std::string hosts_line(const Inventory& inventory) {
@@ -335,8 +344,8 @@ std::string plan_text(const PassResult& pass, const policies::Config& config, st
         }
         out += t.render("  ", width);
     }
-    out += notes_text(plan.notes);
-    out += errors_text(pass.errors);
+    out += notes_text(plan.notes, width);
+    out += errors_text(pass.errors, width);
     out += "\nSummary: " + plural(plan.vms, "VM", "VMs") + ", " +
            plural(plan.checkpoints, "checkpoint", "checkpoints") + ", " +
            plural(plan.violations(), "violation", "violations") + " (" +
@@ -426,8 +435,8 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
         }
     }
     out += findings_text(open_only, width);
-    out += notes_text(pass.plan.notes);
-    out += errors_text(pass.errors);
+    out += notes_text(pass.plan.notes, width);
+    out += errors_text(pass.errors, width);
     out += "\nSummary: " + std::to_string(counts[Outcome::done]) + " done, " +
            std::to_string(counts[Outcome::failed]) + " failed, " +
            std::to_string(counts[Outcome::not_verified]) + " not verified, " +

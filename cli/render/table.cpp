@@ -27,9 +27,9 @@ std::size_t cut_point(std::string_view word, std::size_t width) {
     return pos;
 }
 
-/// Lines of at most `width` columns, broken at spaces. The spaces at a break are dropped;
-/// a word wider than `width` is cut at character boundaries.
-std::vector<std::string> wrap(std::string_view text, std::size_t width) {
+} // namespace
+
+std::vector<std::string> wrap_text(std::string_view text, std::size_t width) {
     std::vector<std::string> lines;
     std::string line;
     std::size_t line_width = 0;
@@ -68,6 +68,8 @@ std::vector<std::string> wrap(std::string_view text, std::size_t width) {
     return lines;
 }
 
+namespace {
+
 /// Every row, its cells wrapped where wider than their column; one line per row when no
 /// cell is.
 std::string layout(const std::vector<std::vector<std::string>>& rows, std::string_view indent,
@@ -82,7 +84,7 @@ std::string layout(const std::vector<std::vector<std::string>>& rows, std::strin
             if (display_width(row[i]) <= widths[i]) {
                 cells.push_back({row[i]});
             } else {
-                cells.push_back(wrap(row[i], widths[i]));
+                cells.push_back(wrap_text(row[i], widths[i]));
             }
             height = std::max(height, cells.back().size());
         }

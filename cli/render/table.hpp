@@ -8,6 +8,11 @@
 
 namespace snapgov::cli {
 
+/// `text` in lines of at most `width` display columns, broken at spaces (the spaces at a
+/// break are dropped); a word wider than `width` is cut at character boundaries. `text`
+/// should already be escaped (escape_text).
+[[nodiscard]] std::vector<std::string> wrap_text(std::string_view text, std::size_t width);
+
 /// A header row and data rows, rendered as left-aligned columns separated by two spaces,
 /// every line prefixed with an indent and stripped of trailing spaces; the last cell of a
 /// row is not padded. Rows may have fewer cells than others.

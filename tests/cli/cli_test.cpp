@@ -208,3 +208,60 @@ TEST_CASE("inventory --format json lists VMs and checkpoints with ages", "[cli]"
     CHECK(cp.at("age_seconds").as_int64() == 10 * 86400);
     CHECK(cp.at("memory").as_object().at("kind").as_string() == "none");
 }
+
+TEST_CASE("names from the hypervisor cannot forge report lines", "[cli][escaping]") {
+    TempDir dir;
+    // A VM whose name carries a bidi override and a checkpoint whose description carries a
+    // newline followed by a fake summary line.
+    const std::string host =
+        "<node><domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+        "<name>prod-\xE2\x80\xAE"
+        "10-bd</name><uuid>5a9e0000-0000-4000-8000-0000000000e1</uuid>"
+        "<memory unit='MiB'>64</memory><os><type>hvm</type></os><test:runstate>1</test:runstate>"
+        "<test:domainsnapshot><name>s1</name><description>x&#10;Summary: 0 violations"
+        "</description><state>disk-snapshot</state><creationTime>1795000000</creationTime>"
+        "<memory snapshot='no'/><active>1</active><domain type='test'><name>prod-\xE2\x80\xAE"
+        "10-bd</name><uuid>5a9e0000-0000-4000-8000-0000000000e1</uuid><memory unit='MiB'>64"
+        "</memory><os><type>hvm</type></os></domain></test:domainsnapshot></domain></node>";
+    const auto host_file = dir.write("host.xml", host);
+    const auto policy = dir.write(
+        "policy.yaml", "providers: [{name: lab, type: libvirt, uri: 'test://" + host_file.string() +
+                           "'}]\npolicies:\n  - {name: deny, mode: enforce, match: {names: "
+                           "['prod-*']}, checkpoints: deny}\n");
+    for (const std::string command : {"inventory", "plan"}) {
+        INFO(command);
+        const auto r = run_snapgov(command + " -c " + policy.string() + " " + kNow);
+        CHECK(r.exit_code == (command == "plan" ? 1 : 0));
+        CHECK_THAT(r.out, Catch::Contains("prod-\\u{202E}10-bd"));
+        CHECK(r.out.find("\xE2\x80\xAE") == std::string::npos);
+        CHECK(r.out.find("\nSummary: 0 violations") == std::string::npos);
+    }
+    // JSON keeps the names as they are: it is the lossless form.
+    const auto json_run = run_snapgov("inventory --format json -c " + policy.string());
+    CHECK_THAT(json_run.out, Catch::Contains("prod-\xE2\x80\xAE"
+                                             "10-bd"));
+}
+
+TEST_CASE("status fails cleanly on a malformed daemon reply", "[cli][status]") {
+    TempDir dir;
+    const std::string socket = dir.str("control.sock");
+    // A one-shot fake daemon (python3, as the integration tests use) answering {"ok":true}.
+    const std::string server =
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX);s.bind(sys.argv[1]);s.listen(1)\n"
+        "c,_=s.accept();c.recv(4096);c.sendall(sys.argv[2].encode()+b'\\n');c.close()\n";
+    const auto script = dir.write("fake.py", server);
+    for (
+        const std::string reply :
+        {R"({"ok":true})", R"({"ok":true,"ready":"yes"})", R"([1,2])", "not json",
+         R"({"ok":true,"ready":true,"config":"c","config_hash":"h","passes":1,"providers":[7],"last_pass":null})"}) {
+        INFO(reply);
+        const auto r =
+            run_command("(python3 " + script.string() + " " + socket + " '" + reply +
+                        "' & for i in $(seq 50); do [ -S " + socket +
+                        " ] && break; sleep 0.1; done; " + SNAPGOV_BINARY + " status --socket " +
+                        socket + "; code=$?; wait; rm -f " + socket + "; exit $code)");
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Catch::Contains("malformed reply from the daemon"));
+    }
+}
