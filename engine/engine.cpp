@@ -201,7 +201,7 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
         w.result.follow_up = follow_up;
         if (!decision.admitted()) {
             w.result.outcome = Outcome::skipped;
-            w.result.detail = decision.reason;
+            w.result.detail = explain(decision, action, config_->safety.max_actions_per_run);
             return;
         }
         if (cancelled()) {
@@ -211,7 +211,7 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
         }
         if (decision.verdict == GuardVerdict::dry_run) {
             w.result.outcome = Outcome::dry_run;
-            w.result.detail = decision.reason;
+            w.result.detail = explain(decision, action, config_->safety.max_actions_per_run);
             return;
         }
         auto target = resolve(w.result.action, pass.inventory, pool_);

@@ -27,10 +27,10 @@ enum class GuardVerdict {
 /// `run`, `dry_run`, `incomplete_provider`, `incomplete_inventory`, `over_cap`.
 [[nodiscard]] std::string_view to_string(GuardVerdict verdict) noexcept;
 
-/// The guard's decision on one action.
+/// The guard's decision on one action: a verdict only, so that a plan of 100,000 actions
+/// costs no more than that; explain() words it.
 struct GuardDecision {
     GuardVerdict verdict = GuardVerdict::run;
-    std::string reason; ///< for a skip: one sentence for the operator; empty for `run`
 
     /// True when the action counts against the cap (`run` or `dry_run`).
     [[nodiscard]] bool admitted() const {
@@ -44,6 +44,11 @@ struct GuardLimits {
     std::size_t already_admitted = 0; ///< actions this pass already took (follow-ups)
     bool dry_run = false;
 };
+
+/// One sentence for the operator on why `action` is not carried out (empty for `run`);
+/// `max_actions` is the cap the decision was made under.
+[[nodiscard]] std::string explain(const GuardDecision& decision,
+                                  const policies::PlannedAction& action, std::size_t max_actions);
 
 /// Decides, for each of `actions` in order: an action on a provider whose collection in
 /// `inventory` is incomplete (or absent) is refused; an orphan-file action is refused unless

@@ -335,7 +335,10 @@ std::string plan_text(const PassResult& pass, const policies::Config& config, st
                     break;
                 case engine::GuardVerdict::incomplete_provider:
                 case engine::GuardVerdict::incomplete_inventory:
-                    reason += "  [not taken: " + pass.decisions[i].reason + "]";
+                    reason +=
+                        "  [not taken: " +
+                        engine::explain(pass.decisions[i], a, config.safety.max_actions_per_run) +
+                        "]";
                     break;
                 }
             }

@@ -44,7 +44,8 @@ TEST_CASE("guard admits actions up to the cap and no further", "[guard]") {
     CHECK(d[0].verdict == GuardVerdict::run);
     CHECK(d[1].verdict == GuardVerdict::run);
     CHECK(d[2].verdict == GuardVerdict::over_cap);
-    CHECK_THAT(d[2].reason, Catch::Contains("max_actions_per_run = 2"));
+    CHECK_THAT(explain(d[2], actions[2], 2), Catch::Contains("max_actions_per_run = 2"));
+    CHECK(explain(d[0], actions[0], 2).empty());
 }
 
 TEST_CASE("guard counts actions already taken in the pass against the cap", "[guard]") {
@@ -58,9 +59,10 @@ TEST_CASE("guard counts actions already taken in the pass against the cap", "[gu
 TEST_CASE("guard fails closed on a provider whose collection is incomplete or absent", "[guard]") {
     Inventory inv;
     inv.hosts = {host("up", true), host("down", false)};
-    const auto d = guard({on("down"), on("missing"), on("up")}, inv, {1, 0, false});
+    const std::vector<PlannedAction> actions = {on("down"), on("missing"), on("up")};
+    const auto d = guard(actions, inv, {1, 0, false});
     CHECK(d[0].verdict == GuardVerdict::incomplete_provider);
-    CHECK_THAT(d[0].reason, Catch::Contains("provider down"));
+    CHECK_THAT(explain(d[0], actions[0], 1), Catch::Contains("provider down"));
     CHECK(d[1].verdict == GuardVerdict::incomplete_provider);
     // Refused actions do not use up the cap.
     CHECK(d[2].verdict == GuardVerdict::run);
