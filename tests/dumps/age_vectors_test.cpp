@@ -1,4 +1,4 @@
-// The C2SP CCTV conformance vectors for age v1 (../shared/testdata/age-cctv/README.md).
+// The C2SP CCTV conformance vectors for age v1 (tests/data/age-cctv/README.md).
 
 #include <catch2/catch.hpp>
 
