@@ -55,4 +55,23 @@ void add_now_option(CLI::App& command, std::string& now) {
                        "evaluate as if the time were this RFC 3339 instant (default: the clock)");
 }
 
+void PassCommandOptions::add_to(CLI::App& command) {
+    add_config_option(command, config);
+    add_format_option(command, format);
+    add_now_option(command, now);
+}
+
+std::optional<Prepared> prepare(const PassCommandOptions& options,
+                                const providers::ProviderRegistry& registry) {
+    const auto now = resolve_now(options.now);
+    if (!now) {
+        return std::nullopt;
+    }
+    auto loaded = load(options.config, registry);
+    if (!loaded) {
+        return std::nullopt;
+    }
+    return Prepared{std::move(*loaded), *now};
+}
+
 } // namespace snapgov::cli

@@ -49,6 +49,28 @@ void print(const std::string& text);
 /// `--now` parsed (the clock when empty); prints the error and returns nullopt when bad.
 [[nodiscard]] std::optional<TimePoint> resolve_now(const std::string& text);
 
+/// The options of the commands that run a pass (inventory, plan, enforce): `-c FILE`,
+/// `--format text|json`, `--now RFC3339`.
+struct PassCommandOptions {
+    std::string config;
+    std::string format = "text";
+    std::string now;
+
+    /// Registers the three options on `command`.
+    void add_to(CLI::App& command);
+    [[nodiscard]] bool json() const { return format == "json"; }
+};
+
+/// What such a command has once its options are read.
+struct Prepared {
+    engine::LoadedConfig loaded;
+    TimePoint now{};
+};
+
+/// Reads `--now` and loads the policy file; prints what is wrong and returns nullopt.
+[[nodiscard]] std::optional<Prepared> prepare(const PassCommandOptions& options,
+                                              const providers::ProviderRegistry& registry);
+
 /// `-c,--config FILE` (required).
 void add_config_option(CLI::App& command, std::string& config);
 /// `--format text|json`.

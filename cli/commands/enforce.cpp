@@ -16,9 +16,7 @@ public:
     explicit EnforceCommand(CLI::App& app) {
         cmd_ = app.add_subcommand(
             "enforce", "one enforcing pass (for cron): act, verify, report what remains");
-        add_config_option(*cmd_, config_);
-        add_format_option(*cmd_, format_);
-        add_now_option(*cmd_, now_);
+        options_.add_to(*cmd_);
         cmd_->add_flag("--once", once_, "run a single pass and exit (required)");
         cmd_->add_flag("--dry-run", dry_run_, "plan and report, but carry out nothing");
     }
@@ -31,28 +29,26 @@ public:
                          "continuous enforcement run 'snapgov daemon -c FILE'\n";
             return kError;
         }
-        const auto now = resolve_now(now_);
-        const auto loaded = now ? load(config_, *context.registry) : std::nullopt;
-        if (!loaded) {
+        const auto run = prepare(options_, *context.registry);
+        if (!run) {
             return kError;
         }
-        engine::Engine engine(loaded->config, context.registry, {.config_sha256 = loaded->sha256});
+        engine::Engine engine(run->loaded.config, context.registry,
+                              {.config_sha256 = run->loaded.sha256});
         engine::PassOptions options;
         options.dry_run = dry_run_;
-        const engine::PassResult pass = engine.enforce(*now, options);
+        const engine::PassResult pass = engine.enforce(run->now, options);
         for (const auto& e : pass.errors) {
             log::error(e.message);
         }
-        print(format_ == "json" ? to_json_text(enforce_json(pass))
-                                : enforce_text(pass, engine.config(), output_width()));
+        print(options_.json() ? to_json_text(enforce_json(pass))
+                              : enforce_text(pass, engine.config(), output_width()));
         return pass.exit_code();
     }
 
 private:
     CLI::App* cmd_ = nullptr;
-    std::string config_;
-    std::string format_ = "text";
-    std::string now_;
+    PassCommandOptions options_;
     bool once_ = false;
     bool dry_run_ = false;
 };

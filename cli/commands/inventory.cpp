@@ -16,23 +16,20 @@ public:
     explicit InventoryCommand(CLI::App& app) {
         cmd_ = app.add_subcommand(
             "inventory", "list hosts, VMs, labels and checkpoints with their age and memory state");
-        add_config_option(*cmd_, config_);
-        add_format_option(*cmd_, format_);
-        add_now_option(*cmd_, now_);
+        options_.add_to(*cmd_);
     }
 
     [[nodiscard]] bool selected() const override { return cmd_->parsed(); }
 
     [[nodiscard]] int run(const Context& context) override {
-        const auto now = resolve_now(now_);
-        const auto loaded = now ? load(config_, *context.registry) : std::nullopt;
-        if (!loaded) {
+        const auto run = prepare(options_, *context.registry);
+        if (!run) {
             return kError;
         }
-        engine::Engine engine(loaded->config, context.registry);
+        engine::Engine engine(run->loaded.config, context.registry);
         const Inventory inventory = engine.collect();
-        print(format_ == "json" ? to_json_text(inventory_json(inventory, *now))
-                                : inventory_text(inventory, *now, output_width()));
+        print(options_.json() ? to_json_text(inventory_json(inventory, run->now))
+                              : inventory_text(inventory, run->now, output_width()));
         bool failed = false;
         for (const auto& h : inventory.hosts) {
             if (!h.complete) {
@@ -47,9 +44,7 @@ public:
 
 private:
     CLI::App* cmd_ = nullptr;
-    std::string config_;
-    std::string format_ = "text";
-    std::string now_;
+    PassCommandOptions options_;
 };
 
 } // namespace

@@ -14,34 +14,30 @@ public:
     explicit PlanCommand(CLI::App& app) {
         cmd_ = app.add_subcommand(
             "plan", "show findings and the actions enforce would take; acts on nothing");
-        add_config_option(*cmd_, config_);
-        add_format_option(*cmd_, format_);
-        add_now_option(*cmd_, now_);
+        options_.add_to(*cmd_);
     }
 
     [[nodiscard]] bool selected() const override { return cmd_->parsed(); }
 
     [[nodiscard]] int run(const Context& context) override {
-        const auto now = resolve_now(now_);
-        const auto loaded = now ? load(config_, *context.registry) : std::nullopt;
-        if (!loaded) {
+        const auto run = prepare(options_, *context.registry);
+        if (!run) {
             return kError;
         }
-        engine::Engine engine(loaded->config, context.registry, {.config_sha256 = loaded->sha256});
-        const engine::PassResult pass = engine.plan(*now);
+        engine::Engine engine(run->loaded.config, context.registry,
+                              {.config_sha256 = run->loaded.sha256});
+        const engine::PassResult pass = engine.plan(run->now);
         for (const auto& e : pass.errors) {
             log::error(e.message);
         }
-        print(format_ == "json" ? to_json_text(plan_json(pass))
-                                : plan_text(pass, engine.config(), output_width()));
+        print(options_.json() ? to_json_text(plan_json(pass))
+                              : plan_text(pass, engine.config(), output_width()));
         return pass.exit_code();
     }
 
 private:
     CLI::App* cmd_ = nullptr;
-    std::string config_;
-    std::string format_ = "text";
-    std::string now_;
+    PassCommandOptions options_;
 };
 
 } // namespace

@@ -1,5 +1,6 @@
 // delete_checkpoint: the provider deletes the checkpoint; verified when it is gone.
 #include "engine/actions/handlers.hpp"
+#include "engine/actions/provider_action.hpp"
 
 namespace snapgov::engine::actions {
 namespace {
@@ -8,20 +9,13 @@ class DeleteCheckpoint final : public ActionHandler {
 public:
     [[nodiscard]] Result<std::string> execute(const ResolvedAction& target,
                                               const ActionContext& /*context*/) const override {
-        auto done = target.provider->delete_checkpoint(*target.vm, *target.checkpoint);
-        if (!done) {
-            return tl::unexpected(done.error());
-        }
-        return std::string("accepted by the provider");
+        return accepted(target.provider->delete_checkpoint(*target.vm, *target.checkpoint));
     }
 
     [[nodiscard]] Result<std::string> verify(const ResolvedAction& target,
                                              const HostInventory* after) const override {
-        const Vm* vm = find_vm(*after, target.vm->id);
-        if (vm != nullptr && find_checkpoint(*vm, target.checkpoint->id) != nullptr) {
-            return fail(ErrorCode::provider, "the checkpoint is still listed");
-        }
-        return std::string("verified: effect seen on re-collection");
+        return seen_if(find_after(target, *after).checkpoint == nullptr,
+                       "the checkpoint is still listed");
     }
 };
 

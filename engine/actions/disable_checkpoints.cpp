@@ -1,6 +1,7 @@
 // disable_checkpoints: the provider switches the VM's checkpoints off; verified when the VM
 // reports the setting `disabled`.
 #include "engine/actions/handlers.hpp"
+#include "engine/actions/provider_action.hpp"
 
 namespace snapgov::engine::actions {
 namespace {
@@ -9,20 +10,14 @@ class DisableCheckpoints final : public ActionHandler {
 public:
     [[nodiscard]] Result<std::string> execute(const ResolvedAction& target,
                                               const ActionContext& /*context*/) const override {
-        auto done = target.provider->disable_checkpoints(*target.vm);
-        if (!done) {
-            return tl::unexpected(done.error());
-        }
-        return std::string("accepted by the provider");
+        return accepted(target.provider->disable_checkpoints(*target.vm));
     }
 
     [[nodiscard]] Result<std::string> verify(const ResolvedAction& target,
                                              const HostInventory* after) const override {
-        const Vm* vm = find_vm(*after, target.vm->id);
-        if (vm == nullptr || vm->checkpoint_setting != CheckpointSetting::disabled) {
-            return fail(ErrorCode::provider, "the VM's checkpoint setting is not disabled");
-        }
-        return std::string("verified: effect seen on re-collection");
+        const Vm* vm = find_after(target, *after).vm;
+        return seen_if(vm != nullptr && vm->checkpoint_setting == CheckpointSetting::disabled,
+                       "the VM's checkpoint setting is not disabled");
     }
 };
 

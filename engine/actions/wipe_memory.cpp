@@ -3,6 +3,7 @@
 // and on re-collection.
 #include "engine/actions/dump_files.hpp"
 #include "engine/actions/handlers.hpp"
+#include "engine/actions/provider_action.hpp"
 
 namespace snapgov::engine::actions {
 namespace {
@@ -48,9 +49,7 @@ public:
                 return fail(ErrorCode::io, "on disk " + f + " or " + f + ".age is still there");
             }
         }
-        const Vm* vm = find_vm(*after, target.vm->id);
-        const Checkpoint* cp =
-            vm != nullptr ? find_checkpoint(*vm, target.checkpoint->id) : nullptr;
+        const Checkpoint* cp = find_after(target, *after).checkpoint;
         if (cp != nullptr && cp->memory != MemoryKind::none) {
             return fail(ErrorCode::provider, "the checkpoint still has memory state");
         }
