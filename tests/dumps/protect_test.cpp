@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -701,4 +702,33 @@ TEST_CASE("the state directory is created mode 0700", "[protect]") {
     struct stat st {};
     REQUIRE(::stat(opt.state_dir.c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0700);
+}
+
+TEST_CASE("recovery leaves alone an operation another process is still carrying out",
+          "[protect][recover]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    test::TempDir dir;
+    const std::string f = dir.file("vm.mem");
+    const std::string state = dir.file("state");
+    const auto data = dump_data(100 * 1024);
+    test::write_file(f, data);
+    kill_before_readback(f, state, *id);
+    // protect_file() holds this lock on the plaintext for its whole run.
+    UniqueFd held(::open(f.c_str(), O_RDONLY));
+    REQUIRE(held.valid());
+    REQUIRE(::flock(held.get(), LOCK_EX) == 0);
+    auto r = recover(state);
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    CHECK(r->front().outcome == RecoveryAction::Outcome::needs_attention);
+    CHECK_THAT(r->front().detail, Catch::Contains("another snapgov process"));
+    CHECK(test::read_file(f) == data);
+    CHECK(exists(journal_for(state, f)));
+    held = UniqueFd();
+    auto later = recover(state);
+    REQUIRE(later);
+    REQUIRE(later->size() == 1);
+    CHECK(later->front().outcome == RecoveryAction::Outcome::completed);
+    CHECK_FALSE(exists(f));
 }
