@@ -4,6 +4,9 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <optional>
 #include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
@@ -58,6 +61,44 @@ Result<std::vector<X25519Recipient>> recipients_from_file(const std::string& pat
     }
     return out;
 }
+
+// While it lives, SIGINT, SIGTERM and SIGHUP first remove the named temporary file `path`
+// (which may hold plaintext), then end the process as their default action does. One at a
+// time per process.
+class PartialFileGuard {
+public:
+    explicit PartialFileGuard(const std::string& path) {
+        const std::size_t n = std::min(path.size(), sizeof path_ - 1);
+        std::memcpy(path_, path.data(), n);
+        path_[n] = '\0';
+        struct sigaction sa {};
+        sa.sa_handler = &PartialFileGuard::on_signal;
+        sigemptyset(&sa.sa_mask);
+        for (std::size_t i = 0; i < kSignals.size(); ++i)
+            ::sigaction(kSignals[i], &sa, &previous_[i]);
+    }
+    PartialFileGuard(const PartialFileGuard&) = delete;
+    PartialFileGuard& operator=(const PartialFileGuard&) = delete;
+    ~PartialFileGuard() {
+        for (std::size_t i = 0; i < kSignals.size(); ++i)
+            ::sigaction(kSignals[i], &previous_[i], nullptr);
+        path_[0] = '\0';
+    }
+
+private:
+    static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+
+    // Async-signal-safe: unlink(), then the default action re-raised.
+    static void on_signal(int sig) {
+        if (path_[0] != '\0')
+            (void)::unlink(path_);
+        ::signal(sig, SIG_DFL);
+        ::raise(sig);
+    }
+
+    static inline char path_[4096] = {};
+    std::array<struct sigaction, 3> previous_{};
+};
 
 // For progress totals only: an unknown size shows as 0 and the operation itself reports
 // any real problem with the file.
@@ -121,21 +162,40 @@ Result<DecryptReport> decrypt_file(const std::string& in, const std::string& ide
         return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
                     "cannot open " + in + ": " + errno_text(errno));
     }
-    // A random temp name beside the output, so the final rename stays on one filesystem.
-    std::array<std::uint8_t, 6> rnd{};
-    if (auto r = detail::random_bytes(rnd); !r)
-        return tl::unexpected(r.error());
-    char suffix[16];
-    std::snprintf(suffix, sizeof suffix, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
-                  rnd[4], rnd[5]);
-    const std::string tmp = out + ".partial-" + suffix;
-    UniqueFd out_fd(
-        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!out_fd.valid()) {
-        return fail(ErrorCode::io, "cannot create " + tmp + ": " + errno_text(errno));
+    // The plaintext goes to an unnamed file in the output's folder (O_TMPFILE), linked under
+    // `out` only once complete and authenticated: a signal, a crash or a kill -9 on the way
+    // leaves nothing behind. Where the filesystem has no O_TMPFILE, a named temporary file
+    // is used, and SIGINT/SIGTERM/SIGHUP remove it before the process ends.
+    std::string dir = fs::path(out).parent_path().string();
+    if (dir.empty())
+        dir = ".";
+    std::string tmp = out + " (unnamed, in " + dir + ")";
+    std::optional<PartialFileGuard> guard;
+    UniqueFd out_fd(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    const bool unnamed = out_fd.valid();
+    if (!unnamed) {
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+            return fail(ErrorCode::io, "cannot create the output in " + dir + ": " +
+                                           errno_text(errno) + " (check " + dir + " is writable)");
+        }
+        std::array<std::uint8_t, 6> rnd{};
+        if (auto r = detail::random_bytes(rnd); !r)
+            return tl::unexpected(r.error());
+        char suffix[16];
+        std::snprintf(suffix, sizeof suffix, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                      rnd[3], rnd[4], rnd[5]);
+        tmp = out + ".partial-" + suffix;
+        guard.emplace(tmp); // before the file exists, so no signal finds it unguarded
+        out_fd = UniqueFd(
+            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!out_fd.valid()) {
+            return fail(ErrorCode::io, "cannot create " + tmp + ": " + errno_text(errno));
+        }
     }
     auto discard = [&](const Error& e) -> tl::unexpected<Error> {
         out_fd = UniqueFd();
+        if (unnamed)
+            return tl::unexpected(e); // closing it was enough
         // The temporary file may hold unauthenticated plaintext: if it stays, say so.
         if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
             return tl::unexpected(Error{e.code, e.message + "; the partial output " + tmp +
@@ -164,11 +224,21 @@ Result<DecryptReport> decrypt_file(const std::string& in, const std::string& ide
     if (::fsync(ofd) != 0) {
         return discard({ErrorCode::io, "fsync of " + tmp + " failed: " + errno_text(errno)});
     }
-    if (auto r = out_fd.close_checked(tmp); !r)
-        return discard(r.error());
-    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) != 0) {
-        return discard(
-            {ErrorCode::io, "cannot rename " + tmp + " to " + out + ": " + errno_text(errno)});
+    if (unnamed) {
+        // linkat() never replaces an existing name: an `out` created meanwhile is kept.
+        const std::string self = "/proc/self/fd/" + std::to_string(ofd);
+        if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, out.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+            return discard({ErrorCode::io, "cannot create " + out + ": " + errno_text(errno)});
+        }
+        if (auto r = out_fd.close_checked(out); !r)
+            return tl::unexpected(r.error());
+    } else {
+        if (auto r = out_fd.close_checked(tmp); !r)
+            return discard(r.error());
+        if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) != 0) {
+            return discard(
+                {ErrorCode::io, "cannot rename " + tmp + " to " + out + ": " + errno_text(errno)});
+        }
     }
     if (auto r = fsync_parent_dir(out); !r)
         return tl::unexpected(r.error());

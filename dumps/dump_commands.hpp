@@ -49,9 +49,11 @@ struct DecryptReport {
 
 /// `snapgov dump decrypt`: decrypts the age file `in` with the identities in
 /// `identity_file` (refused if group/others can access it: mode & 077) into `out`. The
-/// plaintext is written to a temporary file beside `out` (mode 0600), fsynced and renamed
-/// only after the whole file authenticated, so `out` never holds partial or unauthenticated
-/// plaintext; on failure the temporary file is removed. Refuses an existing `out`.
+/// plaintext is written to an unnamed file (O_TMPFILE, mode 0600) in `out`'s folder, fsynced
+/// and linked as `out` only after the whole file authenticated, so `out` never holds partial
+/// or unauthenticated plaintext, and nothing is left behind by a failure, a signal or a kill.
+/// Where the filesystem lacks O_TMPFILE, a named `out.partial-XXXX` (0600) is used instead,
+/// and SIGINT/SIGTERM/SIGHUP remove it while the call runs. Refuses an existing `out`.
 [[nodiscard]] Result<DecryptReport> decrypt_file(const std::string& in,
                                                  const std::string& identity_file,
                                                  const std::string& out,

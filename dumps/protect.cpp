@@ -1,5 +1,6 @@
 #include "dumps/protect.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -8,11 +9,14 @@
 #include <map>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/log.hpp"
 #include "dumps/age_crypto.hpp"
+#include "dumps/age_header.hpp"
+#include "dumps/scanner.hpp"
 #include "dumps/unique_fd.hpp"
 
 namespace snapgov::dumps {
@@ -44,6 +48,7 @@ struct Journal {
     Step step = Step::encrypting;
     std::uint64_t plain_dev = 0;
     std::uint64_t plain_ino = 0;
+    std::uint64_t plain_size = 0;
     std::uint64_t cipher_size = 0;
     std::string cipher_sha256;
 };
@@ -65,7 +70,8 @@ Result<void> save(const Journal& j) {
       << "plaintext=" << j.plaintext << "\nciphertext=" << j.ciphertext << "\npartial=" << j.partial
       << "\nkeep=" << (j.keep ? 1 : 0) << "\nstep=" << step_name(j.step)
       << "\nplain_dev=" << j.plain_dev << "\nplain_ino=" << j.plain_ino
-      << "\ncipher_size=" << j.cipher_size << "\ncipher_sha256=" << j.cipher_sha256 << "\n";
+      << "\nplain_size=" << j.plain_size << "\ncipher_size=" << j.cipher_size
+      << "\ncipher_sha256=" << j.cipher_sha256 << "\n";
     const std::string text = s.str();
     const std::string tmp = j.file + ".tmp";
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -106,10 +112,78 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
     return value;
 }
 
-Result<Journal> load(const std::string& file) {
-    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+std::string mode_text(mode_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+    return buf;
+}
+
+// Only the user snapgov runs as may write `what` (the state directory or a journal): whoever
+// can write a journal decides which file recovery wipes.
+Result<void> check_private(const struct stat& st, const std::string& path,
+                           const std::string& what) {
+    const uid_t me = ::geteuid();
+    if (st.st_uid != me) {
+        return fail(ErrorCode::config,
+                    what + " " + path + " is owned by uid " + std::to_string(st.st_uid) +
+                        ", not by the user snapgov runs as (uid " + std::to_string(me) +
+                        "): whoever owns it could make snapgov wipe any file, so it is not "
+                        "used; check its content, then fix: chown " +
+                        std::to_string(me) + " " + path);
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        return fail(ErrorCode::config,
+                    what + " " + path + " is writable by group or others (mode " +
+                        mode_text(st.st_mode) +
+                        "): anyone who can write it could make snapgov wipe any file, so it is "
+                        "not used; check its content, then fix: chmod go-w " +
+                        path);
+    }
+    return {};
+}
+
+// Opens the state directory (creating it 0700, parents as needed, when `create`) and checks
+// that only the effective user can write it. Missing and not `create`: an invalid fd.
+Result<UniqueFd> open_state_dir(const std::string& dir, bool create) {
+    if (create) {
+        std::error_code ec;
+        const fs::path parent = fs::path(dir).lexically_normal().parent_path();
+        if (!parent.empty())
+            fs::create_directories(parent, ec);
+        if (ec) {
+            return fail(ErrorCode::io,
+                        "cannot create state directory " + dir + ": " + ec.message());
+        }
+        if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+            return fail(ErrorCode::io,
+                        "cannot create state directory " + dir + ": " + errno_text(errno));
+        }
+    }
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) {
+        if (errno == ENOENT && !create)
+            return fd;
+        return fail(ErrorCode::io, "cannot open state directory " + dir + ": " + errno_text(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail(ErrorCode::io, "cannot stat state directory " + dir + ": " + errno_text(errno));
+    }
+    if (auto r = check_private(st, dir, "state directory"); !r)
+        return tl::unexpected(r.error());
+    return fd;
+}
+
+Result<Journal> load(int dir_fd, const std::string& file) {
+    const std::string name = fs::path(file).filename().string();
+    UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd.valid())
         return fail(ErrorCode::io, "cannot read journal " + file + ": " + errno_text(errno));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        return fail(ErrorCode::io, "cannot stat journal " + file + ": " + errno_text(errno));
+    if (auto r = check_private(st, file, "journal"); !r)
+        return tl::unexpected(r.error());
     std::vector<std::uint8_t> buf(64 * 1024);
     auto n = read_full(fd.get(), buf, "journal " + file);
     if (!n)
@@ -145,7 +219,7 @@ Result<Journal> load(const std::string& file) {
         return fail(ErrorCode::config, "journal " + file + " has an unknown step '" + step + "'");
     for (auto [key, field] :
          {std::pair{"plain_dev", &j.plain_dev}, std::pair{"plain_ino", &j.plain_ino},
-          std::pair{"cipher_size", &j.cipher_size}}) {
+          std::pair{"plain_size", &j.plain_size}, std::pair{"cipher_size", &j.cipher_size}}) {
         auto number = parse_u64(kv[key]);
         if (!number) {
             return fail(ErrorCode::config,
@@ -154,6 +228,8 @@ Result<Journal> load(const std::string& file) {
         *field = *number;
     }
     j.cipher_sha256 = kv["cipher_sha256"];
+    if (!S_ISREG(st.st_mode))
+        return fail(ErrorCode::config, "journal " + file + " is not a regular file");
     return j;
 }
 
@@ -238,18 +314,257 @@ Result<std::string> journal_path_for(const std::string& state_dir, const std::st
         .string();
 }
 
+// Removes a file snapgov wrote itself (a partial or a ciphertext): only a regular file owned
+// by the effective user. Anything else is left for a person to look at.
+Result<void> remove_own_file(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT)
+            return {};
+        return fail(ErrorCode::io, "cannot look up " + path + ": " + errno_text(errno));
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+        return fail(ErrorCode::verification,
+                    "not removing " + path +
+                        ": it is not a regular file snapgov wrote (owner uid " +
+                        std::to_string(st.st_uid) +
+                        "); if it is a leftover of an encryption, remove it yourself");
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return fail(ErrorCode::io, "cannot remove " + path + ": " + errno_text(errno));
+    return {};
+}
+
 // Undoes an unfinished encryption: the partial (never complete) ciphertext goes, the
 // plaintext stays. `delete_ciphertext` only for a renamed file that failed verification.
 Result<void> roll_back(const Journal& j, bool delete_ciphertext) {
-    if (::unlink(j.partial.c_str()) != 0 && errno != ENOENT) {
-        return fail(ErrorCode::io, "cannot remove " + j.partial + ": " + errno_text(errno));
-    }
-    if (delete_ciphertext && ::unlink(j.ciphertext.c_str()) != 0 && errno != ENOENT) {
-        return fail(ErrorCode::io, "cannot remove " + j.ciphertext + ": " + errno_text(errno));
+    if (auto r = remove_own_file(j.partial); !r)
+        return r;
+    if (delete_ciphertext) {
+        if (auto r = remove_own_file(j.ciphertext); !r)
+            return r;
     }
     if (auto r = fsync_parent_dir(j.ciphertext); !r)
         return r;
     return remove_journal(j);
+}
+
+// The journal's claims hang together the way protect_file() writes them: an absolute plaintext
+// path, the ciphertext beside it as PLAINTEXT.age, the journal named after the plaintext, a
+// well-formed hash. A journal that does not is not acted on.
+Result<void> check_claims(const Journal& j, const std::string& state_dir) {
+    auto bad = [&](const std::string& why) -> Result<void> {
+        return fail(ErrorCode::config, "journal " + j.file + " " + why +
+                                           ": snapgov did not write it like this, so it is not "
+                                           "acted on; inspect it, then remove it");
+    };
+    const fs::path plain(j.plaintext);
+    if (!plain.is_absolute() || plain.lexically_normal() != plain)
+        return bad("names a plaintext that is not an absolute normal path");
+    if (j.ciphertext != j.plaintext + ".age" || j.partial != j.ciphertext + ".partial")
+        return bad("names a ciphertext other than PLAINTEXT.age");
+    auto expected = journal_path_for(state_dir, j.plaintext);
+    if (!expected)
+        return tl::unexpected(expected.error());
+    if (fs::path(*expected).filename() != fs::path(j.file).filename())
+        return bad("is not named after the plaintext it names");
+    if (j.step != Step::encrypting) {
+        const bool hex_ok =
+            j.cipher_sha256.size() == 64 &&
+            j.cipher_sha256.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!hex_ok)
+            return bad("has a malformed cipher_sha256");
+        if (j.cipher_size < j.plain_size + 16 + detail::kTagSize)
+            return bad("has a cipher_size too small for its plain_size");
+    }
+    return {};
+}
+
+// The ciphertext under its final name, before the plaintext goes: a regular file the
+// effective user wrote (nobody else can write it), that starts with an age v1 header with an
+// X25519 stanza, and whose size is exactly that of an age encryption of `plain_size` bytes.
+// The SHA-256 was compared by matches(); the payload key is not known here (only public keys
+// are), so this is as far as the file can be authenticated without an identity.
+Result<void> check_ciphertext(const Journal& j) {
+    auto bad = [&](const std::string& why) -> Result<void> {
+        return fail(ErrorCode::verification, "ciphertext " + j.ciphertext + " " + why +
+                                                 "; plaintext " + j.plaintext +
+                                                 " not wiped, journal " + j.file + " kept");
+    };
+    UniqueFd fd(::open(j.ciphertext.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd.valid())
+        return bad("cannot be opened (" + errno_text(errno) + ")");
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        return bad("is not a regular file");
+    if (auto r = check_private(st, j.ciphertext, "ciphertext"); !r)
+        return bad("is not snapgov's own (" + r.error().message + ")");
+    if (static_cast<std::uint64_t>(st.st_size) != j.cipher_size)
+        return bad("has another size than its journal records");
+    std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(j.cipher_size, 64 * 1024)),
+                     '\0');
+    auto n = read_full(fd.get(), {reinterpret_cast<std::uint8_t*>(head.data()), head.size()},
+                       j.ciphertext);
+    if (!n)
+        return bad("cannot be read (" + n.error().message + ")");
+    head.resize(*n);
+    const auto mac = head.find("\n--- ");
+    const auto end = mac == std::string::npos ? mac : head.find('\n', mac + 1);
+    if (end == std::string::npos)
+        return bad("does not start with an age header");
+    auto header = parse_age_header(std::string_view(head).substr(0, end + 1));
+    if (!header)
+        return bad("does not start with a valid age header (" + header.error().message + ")");
+    const bool x25519 =
+        std::any_of(header->stanzas.begin(), header->stanzas.end(),
+                    [](const AgeStanza& stanza) { return stanza.type == "X25519"; });
+    if (!x25519)
+        return bad("has no X25519 recipient stanza (snapgov writes one per recipient)");
+    const std::uint64_t chunks =
+        j.plain_size == 0 ? 1 : (j.plain_size + detail::kChunkSize - 1) / detail::kChunkSize;
+    if (end + 1 + 16 + j.plain_size + chunks * detail::kTagSize != j.cipher_size)
+        return bad("is not the size of an age encryption of the " + std::to_string(j.plain_size) +
+                   "-byte plaintext");
+    return {};
+}
+
+// Takes the lock protect_file() holds on the plaintext for its whole run, so that recovery
+// never acts on an operation another process is still carrying out. No file: nothing to lock.
+Result<UniqueFd> lock_plaintext(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd.valid()) {
+        if (errno == ENOENT)
+            return fd;
+        return fail(ErrorCode::io, "cannot open " + path + " to lock it: " + errno_text(errno));
+    }
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            return fail(ErrorCode::usage, path + " is being encrypted by another snapgov process "
+                                                 "right now; left to it");
+        }
+        return fail(ErrorCode::io, "cannot lock " + path + ": " + errno_text(errno));
+    }
+    return fd;
+}
+
+// What recovery of one journal did, with what protect_file() reports when it resumes one.
+struct JournalOutcome {
+    RecoveryAction action;
+    std::optional<Journal> journal;
+    std::optional<WipeReport> wipe;
+};
+
+// Finishes or rolls back the operation recorded in the journal `file` of `state_dir` (open
+// as `dir_fd`), re-checking everything the journal claims at the moment of acting.
+JournalOutcome recover_journal(int dir_fd, const std::string& state_dir, const std::string& file) {
+    JournalOutcome out;
+    RecoveryAction& act = out.action;
+    auto attention = [&](const std::string& why) {
+        act.outcome = RecoveryAction::Outcome::needs_attention;
+        act.detail = why;
+        return out;
+    };
+    act.plaintext_path = "?";
+    auto loaded = load(dir_fd, file);
+    if (!loaded)
+        return attention(loaded.error().message);
+    Journal j = *loaded;
+    out.journal = j;
+    act.plaintext_path = j.plaintext;
+    if (auto r = check_claims(j, state_dir); !r)
+        return attention(r.error().message);
+    auto lock = lock_plaintext(j.plaintext);
+    if (!lock)
+        return attention(lock.error().message + "; journal " + j.file + " kept");
+
+    auto rolled_back = [&](const std::string& why, bool delete_ciphertext) {
+        auto r = roll_back(j, delete_ciphertext);
+        act.outcome =
+            r ? RecoveryAction::Outcome::rolled_back : RecoveryAction::Outcome::needs_attention;
+        act.detail = r ? why + "; plaintext kept" : r.error().message;
+    };
+    bool ready = false; // ciphertext complete and verified under its final name
+    switch (j.step) {
+    case Step::encrypting: rolled_back("encryption was interrupted", false); break;
+    case Step::encrypted:
+        if (path_exists(j.partial) && matches(j, j.partial)) {
+            if (::renameat2(AT_FDCWD, j.partial.c_str(), AT_FDCWD, j.ciphertext.c_str(),
+                            RENAME_NOREPLACE) != 0 ||
+                !fsync_parent_dir(j.ciphertext)) {
+                rolled_back("could not rename the complete ciphertext", false);
+                break;
+            }
+            ready = matches(j, j.ciphertext);
+            if (!ready)
+                rolled_back("ciphertext failed verification", true);
+        } else if (!path_exists(j.partial) && matches(j, j.ciphertext)) {
+            ready = true; // the rename happened before the journal recorded it
+        } else {
+            rolled_back("ciphertext incomplete or altered", false);
+        }
+        break;
+    case Step::renamed:
+    case Step::verified:
+        ready = matches(j, j.ciphertext);
+        if (!ready) {
+            if (j.step == Step::renamed) {
+                rolled_back("ciphertext failed verification", true);
+            } else {
+                // Verified once, now missing or different: do not touch the plaintext.
+                return attention(j.ciphertext + " no longer matches its journal; plaintext not "
+                                                "wiped, journal kept for inspection");
+            }
+        }
+        break;
+    }
+    if (!ready)
+        return out;
+    if (auto r = check_ciphertext(j); !r)
+        return attention(r.error().message);
+    j.step = Step::verified;
+    out.journal = j;
+    if (auto r = save(j); !r)
+        return attention(r.error().message);
+    act.outcome = RecoveryAction::Outcome::completed;
+    struct stat st {};
+    if (j.keep) {
+        act.detail = "ciphertext verified; plaintext kept";
+    } else if (::lstat(j.plaintext.c_str(), &st) != 0) {
+        if (errno != ENOENT) {
+            return attention("cannot look up " + j.plaintext + ": " + errno_text(errno) +
+                             "; not wiped, journal kept");
+        }
+        act.detail = "ciphertext verified";
+    } else if (st.st_ino != j.plain_ino || st.st_dev != j.plain_dev || !S_ISREG(st.st_mode)) {
+        return attention(j.plaintext + " now holds a different file; not wiped");
+    } else if (static_cast<std::uint64_t>(st.st_size) != j.plain_size) {
+        return attention(j.plaintext + " is " + std::to_string(st.st_size) +
+                         " bytes, its journal " + j.file + " says " + std::to_string(j.plain_size) +
+                         "; not wiped");
+    } else {
+        // Only what carries a dump signature is wiped: a partly wiped plaintext (a crash
+        // during the wipe) or anything else is left for a person to decide on.
+        auto found = classify_file(j.plaintext);
+        if (!found || found->kind == DumpKind::age_encrypted) {
+            return attention(j.plaintext + " carries no memory-dump signature (" +
+                             (found ? std::string("it is an age file") : found.error().message) +
+                             "); not wiped. The ciphertext " + j.ciphertext + " is verified: if " +
+                             j.plaintext +
+                             " is the dump's partly wiped plaintext, run snapgov dump wipe " +
+                             j.plaintext + ", then remove " + j.file);
+        }
+        WipeOptions wo;
+        wo.expect = WipeOptions::Expected{j.plain_dev, j.plain_ino, j.plain_size};
+        auto w = wipe_file(j.plaintext, wo);
+        if (!w)
+            return attention(w.error().message);
+        act.detail = "ciphertext verified; plaintext wiped (" +
+                     std::string(to_string(w->storage.assurance)) + ")";
+        out.wipe = *w;
+    }
+    if (auto r = remove_journal(j); !r)
+        return attention(r.error().message);
+    return out;
 }
 
 } // namespace
@@ -264,6 +579,40 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     const std::string abs = fs::absolute(path, ec).lexically_normal().string();
     if (ec || abs.find('\n') != std::string::npos) {
         return fail(ErrorCode::usage, "cannot use path " + path);
+    }
+    auto dir_fd = open_state_dir(options.state_dir, true);
+    if (!dir_fd)
+        return tl::unexpected(dir_fd.error());
+    auto journal_file = journal_path_for(options.state_dir, abs);
+    if (!journal_file)
+        return tl::unexpected(journal_file.error());
+    if (path_exists(*journal_file)) {
+        // An earlier run on this same file was interrupted (a cron job reruns its command):
+        // finish or roll back that operation, and only that one, before going on.
+        JournalOutcome earlier = recover_journal(dir_fd->get(), options.state_dir, *journal_file);
+        switch (earlier.action.outcome) {
+        case RecoveryAction::Outcome::needs_attention:
+            return fail(ErrorCode::usage,
+                        "an interrupted encryption of " + abs +
+                            " is pending and could not be finished or rolled back: " +
+                            earlier.action.detail + " (then run snapgov dump recover)");
+        case RecoveryAction::Outcome::completed: {
+            const Journal& done = *earlier.journal;
+            ProtectReport report;
+            report.plaintext_path = done.plaintext;
+            report.ciphertext_path = done.ciphertext;
+            report.plaintext_bytes = done.plain_size;
+            report.ciphertext_bytes = done.cipher_size;
+            report.ciphertext_sha256 = done.cipher_sha256;
+            report.wipe = earlier.wipe;
+            report.resumed = "finished an interrupted earlier run: " + earlier.action.detail;
+            return report;
+        }
+        case RecoveryAction::Outcome::rolled_back:
+            log::info("an interrupted encryption of " + abs +
+                      " was rolled back: " + earlier.action.detail);
+            break;
+        }
     }
     struct stat lst {};
     if (::lstat(abs.c_str(), &lst) != 0) {
@@ -291,18 +640,18 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
         return fail(ErrorCode::usage, "refusing to encrypt " + abs + ": " + j.ciphertext +
                                           " already exists (move it away first)");
     }
-    fs::create_directories(options.state_dir, ec);
-    if (ec) {
-        return fail(ErrorCode::io,
-                    "cannot create state directory " + options.state_dir + ": " + ec.message());
-    }
-    auto journal_file = journal_path_for(options.state_dir, abs);
-    if (!journal_file)
-        return tl::unexpected(journal_file.error());
     j.file = std::move(*journal_file);
-    if (path_exists(j.file) || path_exists(j.partial)) {
-        return fail(ErrorCode::usage, "an interrupted encryption of " + abs +
-                                          " is pending: run recovery (snapgov dump recover) first");
+    if (path_exists(j.file)) {
+        return fail(ErrorCode::usage, "an interrupted encryption of " + abs + " is pending (" +
+                                          j.file + "): run recovery (snapgov dump recover)");
+    }
+    if (path_exists(j.partial)) {
+        return fail(ErrorCode::usage,
+                    "refusing to encrypt " + abs + ": " + j.partial + " exists but no journal in " +
+                        options.state_dir +
+                        " records it (another encryption with another --state-dir, or a "
+                        "leftover that snapgov dump recover does not know): if none is running, "
+                        "remove it");
     }
 
     UniqueFd in(::open(abs.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -312,6 +661,10 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     struct stat st {};
     if (::fstat(in.get(), &st) != 0 || st.st_ino != lst.st_ino || st.st_dev != lst.st_dev) {
         return fail(ErrorCode::io, abs + " changed while being opened; retry");
+    }
+    // Held until the journal is gone: recovery (another process) leaves this file alone.
+    if (::flock(in.get(), LOCK_EX | LOCK_NB) != 0) {
+        return fail(ErrorCode::usage, abs + " is being encrypted by another snapgov process");
     }
     struct statvfs vfs {};
     const std::string dir = fs::path(abs).parent_path().string();
@@ -330,6 +683,7 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     }
     j.plain_dev = st.st_dev;
     j.plain_ino = st.st_ino;
+    j.plain_size = static_cast<std::uint64_t>(st.st_size);
     j.step = Step::encrypting;
     if (auto r = save(j); !r)
         return tl::unexpected(r.error());
@@ -419,8 +773,9 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     report.ciphertext_bytes = stats.ciphertext_bytes;
     report.ciphertext_sha256 = j.cipher_sha256;
     if (!options.keep_plaintext) {
-        in = UniqueFd();
-        auto w = wipe_file(abs);
+        WipeOptions wo;
+        wo.expect = WipeOptions::Expected{j.plain_dev, j.plain_ino, j.plain_size};
+        auto w = wipe_file(abs, wo);
         if (!w) {
             // The ciphertext is complete and verified; the journal stays so that recovery
             // retries the wipe.
@@ -437,14 +792,12 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
 
 Result<std::vector<RecoveryAction>> recover(const std::string& state_dir) {
     std::vector<RecoveryAction> actions;
-    std::error_code ec;
-    const bool present = fs::exists(state_dir, ec);
-    if (ec) {
-        return fail(ErrorCode::io,
-                    "cannot look up state directory " + state_dir + ": " + ec.message());
-    }
-    if (!present)
+    auto dir = open_state_dir(state_dir, false);
+    if (!dir)
+        return tl::unexpected(dir.error());
+    if (!dir->valid())
         return actions;
+    std::error_code ec;
     std::vector<std::string> journals;
     // The error_code overloads throughout: a range-for would call the throwing operator++.
     fs::directory_iterator it(state_dir, ec);
@@ -455,7 +808,7 @@ Result<std::vector<RecoveryAction>> recover(const std::string& state_dir) {
         if (name.ends_with(std::string(kJournalSuffix) + ".tmp")) {
             // A journal update that never got renamed into place: the previous version
             // holds. A leftover that cannot be removed does no harm (it is skipped again).
-            if (::unlink(it->path().c_str()) != 0 && errno != ENOENT) {
+            if (::unlinkat(dir->get(), name.c_str(), 0) != 0 && errno != ENOENT) {
                 log::warning("cannot remove stale journal " + it->path().string() + ": " +
                              errno_text(errno));
             }
@@ -466,91 +819,8 @@ Result<std::vector<RecoveryAction>> recover(const std::string& state_dir) {
     if (ec)
         return fail(ErrorCode::io,
                     "cannot list state directory " + state_dir + ": " + ec.message());
-
-    for (const auto& file : journals) {
-        RecoveryAction act;
-        auto loaded = load(file);
-        if (!loaded) {
-            act.plaintext_path = "?";
-            act.outcome = RecoveryAction::Outcome::needs_attention;
-            act.detail = loaded.error().message;
-            actions.push_back(act);
-            continue;
-        }
-        Journal j = *loaded;
-        act.plaintext_path = j.plaintext;
-        auto rolled_back = [&](const std::string& why, bool delete_ciphertext) {
-            auto r = roll_back(j, delete_ciphertext);
-            act.outcome =
-                r ? RecoveryAction::Outcome::rolled_back : RecoveryAction::Outcome::needs_attention;
-            act.detail = r ? why + "; plaintext kept" : r.error().message;
-        };
-        bool ready = false; // ciphertext complete and verified under its final name
-        switch (j.step) {
-        case Step::encrypting: rolled_back("encryption was interrupted", false); break;
-        case Step::encrypted:
-            if (path_exists(j.partial) && matches(j, j.partial)) {
-                if (::renameat2(AT_FDCWD, j.partial.c_str(), AT_FDCWD, j.ciphertext.c_str(),
-                                RENAME_NOREPLACE) != 0 ||
-                    !fsync_parent_dir(j.ciphertext)) {
-                    rolled_back("could not rename the complete ciphertext", false);
-                    break;
-                }
-                ready = matches(j, j.ciphertext);
-                if (!ready)
-                    rolled_back("ciphertext failed verification", true);
-            } else if (!path_exists(j.partial) && matches(j, j.ciphertext)) {
-                ready = true; // the rename happened before the journal recorded it
-            } else {
-                rolled_back("ciphertext incomplete or altered", false);
-            }
-            break;
-        case Step::renamed:
-        case Step::verified:
-            ready = matches(j, j.ciphertext);
-            if (!ready) {
-                if (j.step == Step::renamed) {
-                    rolled_back("ciphertext failed verification", true);
-                } else {
-                    // Verified once, now missing or different: do not touch the plaintext.
-                    act.outcome = RecoveryAction::Outcome::needs_attention;
-                    act.detail = j.ciphertext + " no longer matches its journal; plaintext not "
-                                                "wiped, journal kept for inspection";
-                }
-            }
-            break;
-        }
-        if (ready) {
-            j.step = Step::verified;
-            if (auto r = save(j); !r) {
-                act.outcome = RecoveryAction::Outcome::needs_attention;
-                act.detail = r.error().message;
-                actions.push_back(act);
-                continue;
-            }
-            struct stat st {};
-            act.outcome = RecoveryAction::Outcome::completed;
-            if (j.keep || ::lstat(j.plaintext.c_str(), &st) != 0) {
-                act.detail = "ciphertext verified" + std::string(j.keep ? "; plaintext kept" : "");
-            } else if (st.st_ino != j.plain_ino || st.st_dev != j.plain_dev) {
-                act.outcome = RecoveryAction::Outcome::needs_attention;
-                act.detail = j.plaintext + " now holds a different file; not wiped";
-            } else if (auto w = wipe_file(j.plaintext); !w) {
-                act.outcome = RecoveryAction::Outcome::needs_attention;
-                act.detail = w.error().message;
-            } else {
-                act.detail = "ciphertext verified; plaintext wiped (" +
-                             std::string(to_string(w->storage.assurance)) + ")";
-            }
-            if (act.outcome == RecoveryAction::Outcome::completed) {
-                if (auto r = remove_journal(j); !r) {
-                    act.outcome = RecoveryAction::Outcome::needs_attention;
-                    act.detail = r.error().message;
-                }
-            }
-        }
-        actions.push_back(act);
-    }
+    for (const auto& file : journals)
+        actions.push_back(recover_journal(dir->get(), state_dir, file).action);
     return actions;
 }
 

@@ -37,7 +37,10 @@ struct ProtectReport {
     std::uint64_t plaintext_bytes = 0;
     std::uint64_t ciphertext_bytes = 0;
     std::string ciphertext_sha256;  ///< hex; verified by re-reading the file from disk
-    std::optional<WipeReport> wipe; ///< absent when the plaintext was kept
+    std::optional<WipeReport> wipe; ///< absent when the plaintext was kept (or already gone)
+    /// Non-empty when this call found the same file's earlier run interrupted and finished
+    /// it (what recovery did) instead of encrypting again.
+    std::string resumed;
 };
 
 /// Encrypts `path` to `path.age` (through `path.age.partial`, fsync, rename, directory

@@ -128,6 +128,16 @@ void classify(const fs::path& p, std::uint64_t size, const std::set<std::string>
 
 } // namespace
 
+bool identified_by_content(DumpKind kind) noexcept {
+    switch (kind) {
+    case DumpKind::libvirt_save:
+    case DumpKind::libvirt_partial:
+    case DumpKind::age_encrypted: return true;
+    case DumpKind::hyperv_state: return false;
+    }
+    return false;
+}
+
 std::string_view to_string(DumpKind kind) noexcept {
     switch (kind) {
     case DumpKind::libvirt_save: return "libvirt-save";
@@ -156,8 +166,14 @@ Result<FoundDump> classify_file(const std::string& path) {
     if (!found.kind) {
         return fail(ErrorCode::unsupported,
                     path + " does not look like a VM memory dump (no LibvirtQemudSave header, "
-                           "no Hyper-V saved-state name, no age header): refusing to touch it; "
-                           "check the checkpoint's memory file in the hypervisor");
+                           "no age header): refusing to touch it; check the checkpoint's memory "
+                           "file in the hypervisor");
+    }
+    if (!identified_by_content(*found.kind)) {
+        return fail(ErrorCode::unsupported,
+                    path + " is named like Hyper-V saved state, but nothing in its content can "
+                           "confirm it (Hyper-V's formats have no published header): refusing to "
+                           "wipe or encrypt it; check it in Hyper-V and remove it there");
     }
     return FoundDump{path, *found.kind, static_cast<std::uint64_t>(sb.st_size)};
 }

@@ -7,7 +7,9 @@
 ///   or `LibvirtQemudPart` (a save libvirt did not finish), whatever the file name;
 /// - Hyper-V saved state by name: `*.vmrs` and `*.vsv` anywhere; `*.bin` only when the stem
 ///   is a GUID and a parent folder is named `Virtual Machines` or `Snapshots` (Hyper-V's
-///   layout), since `.bin` alone is far too common;
+///   layout), since `.bin` alone is far too common. A name proves nothing (Hyper-V's formats
+///   have no published header to check; a `.bin` is raw memory), so these are reported only:
+///   classify_file() refuses them and nothing wipes or encrypts them automatically;
 /// - protected dumps: `*.age` files that start with the age v1 header line;
 /// - `*.age.partial` files (an interrupted encryption) are reported as warnings.
 /// Symbolic links are never followed (neither files nor directories); the walk does not
@@ -30,6 +32,11 @@ enum class DumpKind {
     age_encrypted,   ///< an age v1 file (an encrypted dump)
 };
 
+/// True when files of this kind are recognised by their content (a header), so that a
+/// destructive action may rely on the classification; false for Hyper-V saved state, which
+/// only its name suggests.
+[[nodiscard]] bool identified_by_content(DumpKind kind) noexcept;
+
 /// "libvirt-save", "libvirt-partial", "hyperv-state", "age".
 [[nodiscard]] std::string_view to_string(DumpKind kind) noexcept;
 
@@ -50,7 +57,8 @@ struct ScanResult {
 
 /// Classifies one file by the same rules, for an action about to touch it: fails with
 /// `not_found` if nothing is there, `unsupported` if it is not a regular file (symbolic
-/// links are not followed) or carries no dump signature (the message says so and the fix).
+/// links are not followed) or carries no dump signature in its content (a Hyper-V name is not
+/// one; the message says so and the fix).
 [[nodiscard]] Result<FoundDump> classify_file(const std::string& path);
 
 /// Walks each of `paths` (a file or a directory) and classifies the dumps found against

@@ -1,5 +1,6 @@
 #include "dumps/wipe.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
@@ -243,6 +244,35 @@ Result<WipeReport> wipe_file(const std::string& path, const WipeOptions& options
                         "the other links first (find -samefile)");
     }
 
+    // The overwrite is only worth doing if the name can be removed afterwards: check that
+    // now, so a directory we may not write leaves the file untouched rather than zeroed.
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+        return fail(ErrorCode::usage, "refusing to wipe " + path + ": it could not be removed " +
+                                          "afterwards, since directory " + dir.string() +
+                                          " is not writable by the user snapgov runs as (" +
+                                          errno_text(errno) +
+                                          "); nothing was overwritten. Fix: run as a user who "
+                                          "may write " +
+                                          dir.string() + ", or chmod u+w it");
+    }
+    if (struct stat dst{}; ::fstat(dir_fd.get(), &dst) == 0 && (dst.st_mode & S_ISVTX) != 0 &&
+                           ::geteuid() != 0 && ::geteuid() != st.st_uid &&
+                           ::geteuid() != dst.st_uid) {
+        return fail(ErrorCode::usage,
+                    "refusing to wipe " + path + ": directory " + dir.string() +
+                        " is sticky (like /tmp) and the file belongs to uid " +
+                        std::to_string(st.st_uid) +
+                        ", so it could not be removed afterwards; nothing was overwritten. Fix: "
+                        "wipe it as its owner or as root");
+    }
+    if (options.expect && (st.st_dev != options.expect->dev || st.st_ino != options.expect->ino ||
+                           static_cast<std::uint64_t>(st.st_size) != options.expect->size)) {
+        return fail(ErrorCode::verification,
+                    "not wiping " + path +
+                        ": it is no longer the file that was checked (device, inode or size "
+                        "changed); nothing was overwritten");
+    }
+
     WipeReport report;
     report.path = path;
     report.size = static_cast<std::uint64_t>(st.st_size);
@@ -252,20 +282,13 @@ Result<WipeReport> wipe_file(const std::string& path, const WipeOptions& options
     // sparse multi-GiB dump into a fully allocated one for nothing.
     std::vector<std::uint8_t> zeros(4 << 20, 0);
     const off_t size = st.st_size;
-    off_t pos = 0;
-    while (pos < size) {
-        off_t data = ::lseek(fd.get(), pos, SEEK_DATA);
-        if (data < 0) {
-            if (errno == ENXIO)
-                break;  // no data after pos
-            data = pos; // SEEK_DATA unsupported: treat everything as data
-        }
-        off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
-        if (hole < 0 || hole > size)
-            hole = size;
-        for (off_t off = data; off < hole;) {
+    // The first block (where a dump's signature is) is overwritten last: a crash during the
+    // wipe leaves a file that still says what it is, so recovery can finish the wipe.
+    const off_t head = std::min<off_t>(size, 4096);
+    auto overwrite = [&](off_t from, off_t to, bool show_progress) -> Result<void> {
+        for (off_t off = from; off < to;) {
             const auto len = static_cast<std::size_t>(
-                std::min<off_t>(hole - off, static_cast<off_t>(zeros.size())));
+                std::min<off_t>(to - off, static_cast<off_t>(zeros.size())));
             const ssize_t n = ::pwrite(fd.get(), zeros.data(), len, off);
             if (n < 0) {
                 if (errno == EINTR)
@@ -278,10 +301,35 @@ Result<WipeReport> wipe_file(const std::string& path, const WipeOptions& options
             (void)::sync_file_range(fd.get(), off, n, SYNC_FILE_RANGE_WRITE);
             off += n;
             report.bytes_overwritten += static_cast<std::uint64_t>(n);
-            if (options.progress)
+            if (show_progress && options.progress)
                 options.progress(static_cast<std::uint64_t>(off), report.size);
         }
+        return {};
+    };
+    off_t head_data = ::lseek(fd.get(), 0, SEEK_DATA);
+    if (head_data < 0)
+        head_data = errno == ENXIO ? head : 0; // no data at all, or SEEK_DATA unsupported
+    off_t pos = head;
+    while (pos < size) {
+        off_t data = ::lseek(fd.get(), pos, SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO)
+                break;  // no data after pos
+            data = pos; // SEEK_DATA unsupported: treat everything as data
+        }
+        off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+        if (hole < 0 || hole > size)
+            hole = size;
+        if (auto r = overwrite(data, hole, true); !r)
+            return tl::unexpected(r.error());
         pos = hole;
+    }
+    if (head_data < head) {
+        if (auto r = overwrite(head_data, head, false); !r)
+            return tl::unexpected(r.error());
+        if (options.progress)
+            options.progress(std::max<std::uint64_t>(static_cast<std::uint64_t>(pos), head),
+                             report.size);
     }
     if (::fdatasync(fd.get()) != 0) {
         return fail(ErrorCode::io, "fdatasync of " + path + " failed: " + errno_text(errno) +

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
@@ -44,13 +45,25 @@ struct WipeReport {
 struct WipeOptions {
     /// Called with bytes overwritten so far (for a progress bar on big dumps).
     std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+    /// The file the caller checked: wipe_file() refuses, before writing, unless the file it
+    /// opened is this one (same device, inode and size).
+    struct Expected {
+        std::uint64_t dev = 0;
+        std::uint64_t ino = 0;
+        std::uint64_t size = 0;
+    };
+    std::optional<Expected> expect;
 };
 
 /// Overwrites the regular file `path` once with zeros (only its allocated extents; holes
 /// hold no data), fdatasync()s it, deallocates its blocks where the filesystem supports hole
 /// punching, then unlinks it and fsyncs the directory. Refuses, without touching anything:
 /// symbolic links (the final component is never followed), non-regular files, and files
-/// with more than one hard link (the data would stay reachable under the other name).
+/// with more than one hard link (the data would stay reachable under the other name), a
+/// file whose name could not be removed afterwards (directory not writable and searchable by
+/// the effective user, or sticky and owned by someone else), and a file other than
+/// `options.expect`. The first block is overwritten last, so a file whose wipe was cut short
+/// still carries its signature.
 /// The unlink is checked to remove the same inode that was overwritten. Errors name the file
 /// and the reason; on an error after the overwrite started, the file may be partly zeroed but
 /// is not unlinked.

@@ -103,6 +103,7 @@ policies::DumpFacts survey_dumps(const Inventory& inventory, const policies::Con
         o.path = d.path;
         o.kind = std::string(dumps::to_string(d.kind));
         o.size = d.size;
+        o.identified_by_content = dumps::identified_by_content(d.kind);
         std::error_code ec;
         const auto mtime = fs::last_write_time(fs::path(d.path), ec);
         o.recent = ec || file_now - mtime < kRecentDump;

@@ -27,6 +27,9 @@ struct OrphanDump {
     /// Modified within the last minutes: it may belong to a checkpoint being taken right now
     /// (libvirt writes the file before the metadata), so it is reported, never acted on.
     bool recent = false;
+    /// False when only the file name says it is a dump (Hyper-V saved state): it is
+    /// reported, never wiped or encrypted automatically.
+    bool identified_by_content = true;
 };
 
 struct DumpFacts {

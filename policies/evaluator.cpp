@@ -510,7 +510,12 @@ void plan_orphans(const Inventory& inventory, const DumpFacts& dumps, Plan& plan
         f.detail = o.kind + " memory dump of " + std::to_string(o.size) +
                    " bytes that no checkpoint references (orphans: " +
                    std::string(to_string(dumps.orphan_action)) + ")";
-        if (o.recent) {
+        if (!o.identified_by_content) {
+            f.mode = Mode::audit;
+            f.detail += "; recognised by its file name only (Hyper-V's saved-state formats have "
+                        "no published header to confirm it): reported, never wiped or encrypted "
+                        "automatically; check it in Hyper-V and remove it there";
+        } else if (o.recent) {
             f.detail += "; modified in the last minutes, so it may belong to a checkpoint being "
                         "taken: left alone this pass";
         } else if (o.kind == "libvirt-partial") {
@@ -518,7 +523,8 @@ void plan_orphans(const Inventory& inventory, const DumpFacts& dumps, Plan& plan
                         "left alone";
         }
         plan.findings.push_back(std::move(f));
-        if (!act || !incomplete.empty() || o.recent || o.kind == "libvirt-partial") {
+        if (!act || !incomplete.empty() || o.recent || o.kind == "libvirt-partial" ||
+            !o.identified_by_content) {
             continue;
         }
         PlannedAction a;

@@ -1,5 +1,6 @@
 // `snapgov dump encrypt|decrypt|wipe|scan|recover`: the command-line face of dumps/.
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -24,6 +25,12 @@ namespace {
 namespace json = boost::json;
 
 constexpr int kFound = kViolations;
+
+/// Why a Hyper-V-named file is listed but never acted on automatically.
+constexpr const char* kNameOnlyNote =
+    "hyperv-state files are recognised by their name only (Hyper-V's saved-state formats have "
+    "no published header to confirm them): snapgov reports them and never wipes or encrypts "
+    "them automatically; check them in Hyper-V";
 
 /// The default journal directory of dump operations (DESIGN.md: `state_dir`).
 constexpr const char* kDefaultStateDir = "/var/lib/snapgov";
@@ -205,7 +212,10 @@ int DumpOptions::run_encrypt() {
                        {"plaintext_bytes", r->plaintext_bytes},
                        {"ciphertext_bytes", r->ciphertext_bytes},
                        {"ciphertext_sha256", r->ciphertext_sha256},
-                       {"kept", !r->wipe.has_value()}};
+                       {"kept", !r->wipe.has_value() && r->resumed.empty()}};
+        if (!r->resumed.empty()) {
+            o["resumed"] = r->resumed;
+        }
         if (r->wipe) {
             o["wipe"] = wipe_json(*r->wipe);
         }
@@ -215,7 +225,14 @@ int DumpOptions::run_encrypt() {
     std::string out = "encrypted " + r->plaintext_path + " -> " + r->ciphertext_path + " (" +
                       std::to_string(r->ciphertext_bytes) + " bytes, sha256 " +
                       r->ciphertext_sha256 + ", verified on disk)\n";
-    out += r->wipe ? wipe_line(*r->wipe) : "kept " + r->plaintext_path + " (--keep)\n";
+    if (!r->resumed.empty()) {
+        out += r->resumed + "\n";
+    }
+    if (r->wipe) {
+        out += wipe_line(*r->wipe);
+    } else if (r->resumed.empty()) {
+        out += "kept " + r->plaintext_path + " (--keep)\n";
+    }
     out += "to restore: snapgov dump decrypt -i IDENTITY_FILE " + r->ciphertext_path + " -o " +
            r->plaintext_path + "\n";
     print(out);
@@ -336,10 +353,14 @@ int DumpOptions::run_scan(const Context& context) {
     if (format == "json") {
         json::array list;
         for (const auto& r : rows) {
-            list.push_back(json::object{{"path", r.dump->path},
-                                        {"kind", std::string(dumps::to_string(r.dump->kind))},
-                                        {"size", r.dump->size},
-                                        {"status", r.status}});
+            json::object row{{"path", r.dump->path},
+                             {"kind", std::string(dumps::to_string(r.dump->kind))},
+                             {"size", r.dump->size},
+                             {"status", r.status}};
+            if (!dumps::identified_by_content(r.dump->kind)) {
+                row["note"] = kNameOnlyNote;
+            }
+            list.push_back(std::move(row));
         }
         json::array warnings;
         for (const auto& w : result->warnings) {
@@ -374,6 +395,10 @@ int DumpOptions::run_scan(const Context& context) {
                           std::string(dumps::to_string(r.dump->kind)).c_str(),
                           static_cast<unsigned long long>(r.dump->size));
             out += line + r.dump->path + "\n";
+        }
+        if (std::any_of(rows.begin(), rows.end(),
+                        [](const Row& r) { return !dumps::identified_by_content(r.dump->kind); })) {
+            out += std::string("  note: ") + kNameOnlyNote + "\n";
         }
         for (const auto& w : result->warnings) {
             out += "  warning: " + w + "\n";

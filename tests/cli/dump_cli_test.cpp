@@ -239,3 +239,35 @@ TEST_CASE("dump recover and usage errors", "[cli][dump]") {
     CHECK(run_snapgov("dump wipe " + dir.str("missing.mem")).exit_code == 2);
     CHECK(run_snapgov("dump --help").exit_code == 0);
 }
+
+TEST_CASE("dump encrypt creates --state-dir 0700, as --help says", "[cli][dump]") {
+    TempDir dir;
+    const std::string pub = keygen(dir.str("key.txt"));
+    const std::string file = dir.str("m.mem");
+    write_dump(file, 5000);
+    const std::string state = dir.str("var/lib/snapgov");
+    const auto r = sh("umask 022; " + std::string(SNAPGOV_BINARY) + " dump encrypt -r " + pub +
+                      " --state-dir " + state + " " + file);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    struct stat st {};
+    REQUIRE(::stat(state.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);
+    CHECK_THAT(run_snapgov("dump encrypt --help").out, Catch::Contains("created 0700"));
+}
+
+TEST_CASE("dump scan lists a Hyper-V-named file with the reason it is never acted on",
+          "[cli][dump][scan]") {
+    TempDir dir;
+    const std::string report = dir.str("share/Report.VSV");
+    write_dump(report, 19, /*magic=*/false);
+    const auto r = run_snapgov("dump scan " + dir.str("share"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.out, Catch::Contains("hyperv-state") && Catch::Contains(report) &&
+                          Catch::Contains("never wipes or encrypts them automatically"));
+    const auto j = run_snapgov("dump scan --format json " + dir.str("share"));
+    const auto root = json::parse(j.out).as_object();
+    const auto& row = root.at("dumps").as_array().at(0).as_object();
+    CHECK(row.at("kind").as_string() == "hyperv-state");
+    CHECK_THAT(std::string(row.at("note").as_string()), Catch::Contains("name only"));
+}

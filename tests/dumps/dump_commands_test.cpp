@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dumps/dump_commands.hpp"
@@ -180,4 +182,39 @@ TEST_CASE("a recipients file that is a folder is named", "[commands][errors]") {
     auto r = parse_recipients({dir.file("folder")});
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("recipients file " + dir.file("folder")));
+}
+
+TEST_CASE("a decryption ended by SIGTERM or SIGINT leaves no plaintext behind",
+          "[commands][signals]") {
+    Fixture fx;
+    const auto data = test::random_data(12 * 1024 * 1024 + 5);
+    const std::string f = fx.dir.file("vm.mem");
+    test::write_file(f, data);
+    REQUIRE(encrypt_file(f, {fx.recipient}, false, fx.dir.file("state")));
+    const std::string out_dir = fx.dir.file("out");
+    REQUIRE(::mkdir(out_dir.c_str(), 0700) == 0);
+    for (const int sig : {SIGTERM, SIGINT}) {
+        INFO("signal " << sig);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            // As in the snapgov process: the signal's default action (not the test runner's).
+            ::signal(sig, SIG_DFL);
+            auto r = decrypt_file(f + ".age", fx.key, out_dir + "/vm.mem",
+                                  [sig](std::uint64_t done, std::uint64_t) {
+                                      if (done > 0)
+                                          ::kill(::getpid(), sig); // part-way through
+                                  });
+            ::_exit(r ? 0 : 1);
+        }
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFSIGNALED(status));
+        CHECK(WTERMSIG(status) == sig);
+        // Neither the output nor a partial file with plaintext in it.
+        std::vector<std::string> left;
+        for (const auto& e : fs::directory_iterator(out_dir))
+            left.push_back(e.path().string());
+        CHECK(left.empty());
+    }
 }

@@ -1,10 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
 #include <random>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +47,15 @@ std::optional<std::vector<std::uint8_t>> decrypt(const std::string& path,
     if (!r)
         return std::nullopt;
     return out;
+}
+
+// Random bytes that start with a libvirt save header, as a memory dump does: recovery wipes
+// nothing else.
+std::vector<std::uint8_t> dump_data(std::size_t size) {
+    auto data = test::random_data(size);
+    const std::string magic = "LibvirtQemudSave";
+    std::copy(magic.begin(), magic.end(), data.begin());
+    return data;
 }
 
 std::size_t journal_count(const std::string& dir) {
@@ -126,7 +138,7 @@ TEST_CASE("protect refuses symlinks, hard links and pending operations", "[prote
 TEST_CASE("kill -9 at random points never loses the dump", "[protect][crash]") {
     auto id = X25519Identity::generate();
     REQUIRE(id);
-    const auto data = test::random_data(4 * 1024 * 1024 + 123);
+    const auto data = dump_data(4 * 1024 * 1024 + 123);
     const std::string want = test::sha256_hex(data);
     test::TempDir root;
     ProtectOptions opt;
@@ -164,6 +176,7 @@ TEST_CASE("kill -9 at random points never loses the dump", "[protect][crash]") {
     int rolled_back = 0;
     int completed = 0;
     int untouched = 0;
+    int interrupted_wipe = 0;
     const int kRounds = 60;
     for (int i = 0; i < kRounds; ++i) {
         const std::string d = root.file("round" + std::to_string(i));
@@ -181,6 +194,21 @@ TEST_CASE("kill -9 at random points never loses the dump", "[protect][crash]") {
 
         auto actions = recover(state);
         REQUIRE(actions);
+        if (actions->size() == 1 &&
+            actions->front().outcome == RecoveryAction::Outcome::needs_attention &&
+            actions->front().detail.find("no memory-dump signature") != std::string::npos) {
+            // Killed after the wipe zeroed the first block (it goes last), before the unlink:
+            // recovery does not wipe a file it cannot identify, so it asks for a person. The
+            // plaintext is zeros by then and the complete ciphertext holds the dump.
+            const auto left = test::read_file(f);
+            CHECK(std::all_of(left.begin(), left.end(), [](std::uint8_t b) { return b == 0; }));
+            auto out = decrypt(f + ".age", *id);
+            REQUIRE(out.has_value());
+            CHECK(test::sha256_hex(*out) == want);
+            ++interrupted_wipe;
+            fs::remove_all(d);
+            continue;
+        }
         for (const auto& a : *actions) {
             INFO(a.detail);
             CHECK(a.outcome != RecoveryAction::Outcome::needs_attention);
@@ -207,8 +235,10 @@ TEST_CASE("kill -9 at random points never loses the dump", "[protect][crash]") {
         fs::remove_all(d);
     }
     WARN("kill points: " << rolled_back << " rolled back, " << completed << " completed, "
-                         << untouched << " with no journal; full run " << full_us << " us");
-    CHECK(rolled_back + completed + untouched == kRounds);
+                         << untouched << " with no journal, " << interrupted_wipe
+                         << " between the last overwrite and the unlink; full run " << full_us
+                         << " us");
+    CHECK(rolled_back + completed + untouched + interrupted_wipe == kRounds);
     CHECK(rolled_back > 0);
 }
 
@@ -320,7 +350,7 @@ TEST_CASE("a run killed before its read-back is completed by recovery, or rolled
           "[protect][readback]") {
     auto id = X25519Identity::generate();
     REQUIRE(id);
-    const auto data = test::random_data(2 * 1024 * 1024 + 11);
+    const auto data = dump_data(2 * 1024 * 1024 + 11);
     for (bool damage : {false, true}) {
         INFO("ciphertext damaged: " << damage);
         test::TempDir dir;
@@ -431,7 +461,7 @@ TEST_CASE("recovery leaves an unreadable or malformed journal for attention, nam
         const std::string text = "snapgov-protect-journal=1\nplaintext=" + dir.file("vm.mem") +
                                  "\nciphertext=" + dir.file("vm.mem.age") +
                                  "\npartial=" + dir.file("vm.mem.age.partial") +
-                                 "\nkeep=0\nstep=renamed\nplain_dev=1\nplain_ino=2\n"
+                                 "\nkeep=0\nstep=renamed\nplain_dev=1\nplain_ino=2\nplain_size=3\n"
                                  "cipher_size=-1\ncipher_sha256=00\n";
         test::write_file(journal, {text.begin(), text.end()}, 0600);
         expected = "journal " + journal + " has a malformed cipher_size '-1'";
@@ -442,4 +472,263 @@ TEST_CASE("recovery leaves an unreadable or malformed journal for attention, nam
     CHECK(r->front().outcome == RecoveryAction::Outcome::needs_attention);
     CHECK_THAT(r->front().detail, Catch::Contains(expected));
     CHECK(exists(journal));
+}
+
+namespace {
+
+constexpr uid_t kNobody = 65534;
+
+// Runs protect_file() on `file` in a child killed just before its read-back: the journal
+// then says `renamed` and `file.age` is complete. `damage` flips a ciphertext byte first.
+void kill_before_readback(const std::string& file, const std::string& state,
+                          const X25519Identity& id, bool damage = false) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ProtectOptions o;
+        o.recipients = {id.recipient()};
+        o.state_dir = state;
+        o.before_readback = [&](const std::string& c) {
+            if (damage)
+                flip_byte(c, 70000);
+            ::raise(SIGKILL);
+        };
+        auto r = protect_file(file, o);
+        ::_exit(r ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFSIGNALED(status));
+}
+
+std::string journal_for(const std::string& state, const std::string& plaintext) {
+    return state + "/protect-" +
+           test::sha256_hex({plaintext.begin(), plaintext.end()}).substr(0, 24) + ".journal";
+}
+
+} // namespace
+
+TEST_CASE("recovery refuses a state directory or journal that others could have written, and "
+          "wipes nothing",
+          "[protect][recover][security]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    test::TempDir dir;
+    const std::string f = dir.file("vm.mem");
+    const std::string state = dir.file("state");
+    const auto data = dump_data(300 * 1024);
+    test::write_file(f, data);
+    kill_before_readback(f, state, *id);
+    const std::string journal = journal_for(state, f);
+    REQUIRE(exists(journal));
+    std::string expected;
+    std::string path;
+    bool whole_dir = false;
+    SECTION("a state directory writable by others") {
+        REQUIRE(::chmod(state.c_str(), 0777) == 0);
+        whole_dir = true;
+        path = state;
+        expected = "chmod go-w " + state;
+    }
+    SECTION("a state directory owned by another user") {
+        REQUIRE(::chown(state.c_str(), kNobody, kNobody) == 0);
+        whole_dir = true;
+        path = state;
+        expected = "chown 0 " + state;
+    }
+    SECTION("a journal writable by others") {
+        REQUIRE(::chmod(journal.c_str(), 0666) == 0);
+        path = journal;
+        expected = "chmod go-w " + journal;
+    }
+    SECTION("a journal owned by another user") {
+        REQUIRE(::chown(journal.c_str(), kNobody, kNobody) == 0);
+        path = journal;
+        expected = "chown 0 " + journal;
+    }
+    auto r = recover(state);
+    if (whole_dir) {
+        REQUIRE_FALSE(r);
+        CHECK_THAT(r.error().message, Catch::Contains(expected));
+    } else {
+        REQUIRE(r);
+        REQUIRE(r->size() == 1);
+        CHECK(r->front().outcome == RecoveryAction::Outcome::needs_attention);
+        CHECK_THAT(r->front().detail, Catch::Contains(expected));
+    }
+    CHECK(exists(journal));
+    REQUIRE(exists(f));
+    CHECK(test::read_file(f) == data);
+    CHECK(exists(f + ".age"));
+    // The same refusal when encrypting: the state directory is checked before it is used.
+    if (whole_dir) {
+        ProtectOptions o;
+        o.recipients = {id->recipient()};
+        o.state_dir = state;
+        auto again = protect_file(f, o);
+        REQUIRE_FALSE(again);
+        CHECK_THAT(again.error().message, Catch::Contains(expected));
+        CHECK(test::read_file(f) == data);
+    }
+}
+
+TEST_CASE("a forged journal never makes recovery wipe a file", "[protect][recover][security]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    test::TempDir dir;
+    const std::string state = dir.file("state");
+    REQUIRE(::mkdir(state.c_str(), 0700) == 0);
+    const std::string victim = dir.file("victim");
+    std::string cipher = victim + ".age";
+    std::vector<std::uint8_t> content = dump_data(5000);
+    std::string journal = journal_for(state, victim);
+    std::string expected;
+    bool not_age = false;
+    std::function<void()> tamper = [] {};
+    SECTION("the file it names carries no memory-dump signature") {
+        const std::string text = "root's private data\n";
+        content.assign(text.begin(), text.end());
+        expected = "no memory-dump signature";
+    }
+    SECTION("the ciphertext belongs to another user") {
+        tamper = [&] { REQUIRE(::chown(cipher.c_str(), kNobody, kNobody) == 0); };
+        expected = "ciphertext " + cipher;
+    }
+    SECTION("the ciphertext is no age file") {
+        not_age = true;
+        expected = "age header";
+    }
+    SECTION("the journal is not named after the file it names") {
+        journal = state + "/protect-000000000000000000000000.journal";
+        expected = "is not named after";
+    }
+    SECTION("the ciphertext is not beside the file") {
+        const std::string elsewhere = dir.file("elsewhere.age");
+        tamper = [] {};
+        cipher = elsewhere;
+        expected = "other than PLAINTEXT.age";
+    }
+    SECTION("the file has grown since the journal was written") {
+        tamper = [&] {
+            content.push_back(0x42);
+            test::write_file(victim, content, 0600); // same inode, one byte more
+        };
+        expected = "is 5001 bytes";
+    }
+    test::write_file(victim, content, 0600);
+    ProtectOptions opt;
+    opt.recipients = {id->recipient()};
+    opt.state_dir = dir.file("real-state");
+    opt.keep_plaintext = true;
+    REQUIRE(protect_file(victim, opt));
+    if (cipher != victim + ".age")
+        fs::copy_file(victim + ".age", cipher);
+    if (not_age)
+        test::write_file(cipher, test::random_data(5000 + 16 + 16 + 200), 0600);
+    struct stat st {};
+    REQUIRE(::stat(victim.c_str(), &st) == 0);
+    const auto cipher_bytes = test::read_file(cipher);
+    const std::string text =
+        "snapgov-protect-journal=1\nplaintext=" + victim + "\nciphertext=" + cipher +
+        "\npartial=" + cipher +
+        ".partial\nkeep=0\nstep=verified\nplain_dev=" + std::to_string(st.st_dev) +
+        "\nplain_ino=" + std::to_string(st.st_ino) + "\nplain_size=" + std::to_string(st.st_size) +
+        "\ncipher_size=" + std::to_string(cipher_bytes.size()) +
+        "\ncipher_sha256=" + test::sha256_hex(cipher_bytes) + "\n";
+    test::write_file(journal, {text.begin(), text.end()}, 0600);
+    tamper();
+
+    auto r = recover(state);
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    INFO(r->front().detail);
+    CHECK(r->front().outcome == RecoveryAction::Outcome::needs_attention);
+    CHECK_THAT(r->front().detail, Catch::Contains(expected));
+    REQUIRE(exists(victim));
+    CHECK(test::read_file(victim) == content);
+    CHECK(exists(journal));
+}
+
+TEST_CASE("rerunning protect after a kill finishes that file's own interrupted run, and only "
+          "that one",
+          "[protect][recover]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    test::TempDir dir;
+    const std::string state = dir.file("state");
+    const std::string a = dir.file("a.mem");
+    const std::string b = dir.file("b.mem");
+    const auto data_a = dump_data(200 * 1024 + 1);
+    const auto data_b = dump_data(100 * 1024 + 7);
+    test::write_file(a, data_a);
+    test::write_file(b, data_b);
+    const bool damage = GENERATE(false, true);
+    INFO("ciphertext of the interrupted run damaged: " << damage);
+    kill_before_readback(a, state, *id, damage);
+    kill_before_readback(b, state, *id);
+    REQUIRE(journal_count(state) == 2);
+
+    ProtectOptions opt;
+    opt.recipients = {id->recipient()};
+    opt.state_dir = state;
+    auto r = protect_file(a, opt);
+    REQUIRE(r);
+    CHECK(r->ciphertext_path == a + ".age");
+    // Completed from the journal when the ciphertext verified; rolled back and done anew
+    // when it did not.
+    CHECK(r->resumed.empty() == damage);
+    CHECK_FALSE(exists(a));
+    CHECK(decrypt(a + ".age", *id) == data_a);
+    // b's interrupted run is not this call's business: its journal and files stay.
+    CHECK(journal_count(state) == 1);
+    CHECK(exists(journal_for(state, b)));
+    CHECK(test::read_file(b) == data_b);
+    CHECK(exists(b + ".age"));
+}
+
+TEST_CASE("the state directory is created mode 0700", "[protect]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    test::TempDir dir;
+    const std::string f = dir.file("vm.mem");
+    test::write_file(f, dump_data(1000));
+    const mode_t old_umask = ::umask(022);
+    ProtectOptions opt;
+    opt.recipients = {id->recipient()};
+    opt.state_dir = dir.file("var/lib/snapgov");
+    auto r = protect_file(f, opt);
+    ::umask(old_umask);
+    REQUIRE(r);
+    struct stat st {};
+    REQUIRE(::stat(opt.state_dir.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);
+}
+
+TEST_CASE("recovery leaves alone an operation another process is still carrying out",
+          "[protect][recover]") {
+    auto id = X25519Identity::generate();
+    REQUIRE(id);
+    test::TempDir dir;
+    const std::string f = dir.file("vm.mem");
+    const std::string state = dir.file("state");
+    const auto data = dump_data(100 * 1024);
+    test::write_file(f, data);
+    kill_before_readback(f, state, *id);
+    // protect_file() holds this lock on the plaintext for its whole run.
+    UniqueFd held(::open(f.c_str(), O_RDONLY));
+    REQUIRE(held.valid());
+    REQUIRE(::flock(held.get(), LOCK_EX) == 0);
+    auto r = recover(state);
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    CHECK(r->front().outcome == RecoveryAction::Outcome::needs_attention);
+    CHECK_THAT(r->front().detail, Catch::Contains("another snapgov process"));
+    CHECK(test::read_file(f) == data);
+    CHECK(exists(journal_for(state, f)));
+    held = UniqueFd();
+    auto later = recover(state);
+    REQUIRE(later);
+    REQUIRE(later->size() == 1);
+    CHECK(later->front().outcome == RecoveryAction::Outcome::completed);
+    CHECK_FALSE(exists(f));
 }

@@ -72,6 +72,42 @@ TEST_CASE("scan applies the Hyper-V name rules", "[scan]") {
         CHECK(d.kind == DumpKind::hyperv_state);
 }
 
+TEST_CASE("a Hyper-V name is reported by scan but is no signature for an action", "[scan]") {
+    // Hyper-V's saved-state formats have no published header: a name alone must never get a
+    // file wiped or encrypted (a 19-byte text file Report.VSV was wiped).
+    test::TempDir dir;
+    const std::string root = dir.path().string();
+    const std::string vm = root + "/Virtual Machines";
+    fs::create_directories(vm);
+    const std::string report = root + "/Report.VSV";
+    test::write_file(report, bytes("quarterly numbers\n"));
+    const std::string bin = vm + "/6A0F3C3E-1B2C-4D5E-8F90-123456789ABC.bin";
+    test::write_file(bin, bytes("raw memory, no header"));
+    const std::string vmrs = vm + "/6A0F3C3E-1B2C-4D5E-8F90-123456789ABC.vmrs";
+    test::write_file(vmrs, bytes("x"));
+    auto r = scan({root}, {});
+    REQUIRE(r);
+    CHECK(paths_of(r->orphans) == std::vector<std::string>{report, bin, vmrs});
+    for (const auto& d : r->orphans) {
+        CHECK(d.kind == DumpKind::hyperv_state);
+        CHECK_FALSE(identified_by_content(d.kind));
+    }
+    for (const auto& p : {report, bin, vmrs}) {
+        auto c = classify_file(p);
+        REQUIRE_FALSE(c);
+        CHECK(c.error().code == snapgov::ErrorCode::unsupported);
+        CHECK_THAT(c.error().message, Catch::Contains(p) && Catch::Contains("Hyper-V") &&
+                                          Catch::Contains("refusing to wipe or encrypt"));
+    }
+    // Content still identifies a dump whatever its name.
+    const std::string real = root + "/saved.vsv";
+    test::write_file(real, bytes("LibvirtQemudSave...."));
+    auto c = classify_file(real);
+    REQUIRE(c);
+    CHECK(c->kind == DumpKind::libvirt_save);
+    CHECK(identified_by_content(c->kind));
+}
+
 TEST_CASE("scan reports age files as protected and never follows symlinks", "[scan]") {
     test::TempDir dir;
     const std::string root = dir.path().string();

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fstream>
+#include <grp.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,4 +132,64 @@ TEST_CASE("wipe names a dangling symlink and a missing folder", "[wipe][errors]"
     REQUIRE_FALSE(missing);
     CHECK_THAT(missing.error().message,
                Catch::StartsWith("cannot open directory " + dir.file("nowhere")));
+}
+
+TEST_CASE("wipe refuses, before overwriting, a file it could not remove afterwards",
+          "[wipe][errors]") {
+    // The wipe runs in a child that has become nobody (tests run as root, whom no directory
+    // mode stops). Old behaviour: the file was zeroed, then the unlink failed.
+    constexpr uid_t kNobody = 65534;
+    test::TempDir dir;
+    const std::string root = dir.path().string();
+    REQUIRE(::chmod(root.c_str(), 0755) == 0); // mkdtemp made it 0700
+    std::string folder;
+    std::string expected;
+    uid_t owner = kNobody;
+    SECTION("a folder the user cannot write") {
+        folder = root + "/locked";
+        REQUIRE(::mkdir(folder.c_str(), 0755) == 0);
+        expected = "directory " + folder + " is not writable";
+    }
+    SECTION("a sticky folder and another user's file") {
+        folder = root + "/sticky";
+        REQUIRE(::mkdir(folder.c_str(), 0755) == 0);
+        REQUIRE(::chmod(folder.c_str(), 01777) == 0);
+        owner = kNobody - 1;
+        expected = "directory " + folder + " is sticky";
+    }
+    const std::string f = folder + "/dump.mem";
+    const auto data = test::random_data(64 * 1024);
+    test::write_file(f, data, 0666);
+    REQUIRE(::chown(f.c_str(), owner, owner) == 0);
+
+    int pipe_fd[2];
+    REQUIRE(::pipe(pipe_fd) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(pipe_fd[0]);
+        if (::geteuid() == 0 &&
+            (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+             ::setresuid(kNobody, kNobody, kNobody) != 0)) {
+            ::_exit(3);
+        }
+        auto r = wipe_file(f);
+        const std::string msg = r ? std::string("wiped") : r.error().message;
+        (void)!::write(pipe_fd[1], msg.data(), msg.size());
+        ::_exit(r ? 1 : 0);
+    }
+    ::close(pipe_fd[1]);
+    std::string msg;
+    char buf[512];
+    for (ssize_t n; (n = ::read(pipe_fd[0], buf, sizeof buf)) > 0;)
+        msg.append(buf, static_cast<std::size_t>(n));
+    ::close(pipe_fd[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    INFO(msg);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_THAT(msg, Catch::Contains("refusing to wipe " + f) && Catch::Contains(expected) &&
+                        Catch::Contains("nothing was overwritten"));
+    CHECK(test::read_file(f) == data);
 }

@@ -339,3 +339,39 @@ TEST_CASE("the memory file of a checkpoint deleted by the pass is handled in the
         CHECK(pass.after->violations() == 1);
     }
 }
+
+TEST_CASE("an orphan known only by a Hyper-V name is reported with the reason, never wiped or "
+          "encrypted",
+          "[engine][orphans][safety]") {
+    for (const auto action : {policies::OrphanAction::wipe, policies::OrphanAction::encrypt}) {
+        INFO("orphans: " << policies::to_string(action));
+        Fixture f(policies::MemoryState::keep);
+        // A 19-byte text file named like Hyper-V saved state, old enough to be acted on.
+        const std::string report = f.dir.str("snapshots/left/Report.VSV");
+        const std::string content = write_dump(report, 19, /*magic=*/false);
+        const std::string dump = f.dir.str("snapshots/left/old.mem");
+        write_dump(dump, 8192);
+        f.config.memory_dumps.scan_paths = {f.dir.str("snapshots/left")};
+        f.config.memory_dumps.orphans = action;
+        const PassResult pass = f.enforce();
+        // The real dump (identified by its header) is acted on; the name-only one is not.
+        REQUIRE(pass.results.size() == 1);
+        CHECK(pass.results[0].action.path == dump);
+        for (const auto& a : pass.plan.actions) {
+            CHECK(a.path != report);
+        }
+        const policies::Finding* finding = nullptr;
+        for (const auto& fi : pass.plan.findings) {
+            if (fi.path == report) {
+                finding = &fi;
+            }
+        }
+        REQUIRE(finding != nullptr);
+        CHECK(finding->mode == policies::Mode::audit);
+        CHECK_THAT(finding->detail, Catch::Contains("hyperv-state") &&
+                                        Catch::Contains("file name only") &&
+                                        Catch::Contains("never wiped or encrypted"));
+        CHECK(slurp(report) == content);
+        CHECK_FALSE(fs::exists(report + ".age"));
+    }
+}
