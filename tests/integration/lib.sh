@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bash integration tests: sourced, not run.
 # Provides check(), summary(), and setup_vm NAME, which starts a private libvirtd (see
 # libvirtd.sh: its own namespace, config, sockets; nothing under /etc is touched), points

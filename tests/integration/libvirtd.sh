@@ -47,7 +47,7 @@ stop_pid() {
   kill -TERM "$2" 2>/dev/null || true
   for i in $(seq 1 50); do alive "$2" || return 0; sleep 0.2; done
   echo "libvirtd.sh: PID $2 ignored SIGTERM for 10 s; SIGKILL" >&2
-  ours "$1" "$2" && kill -KILL "$2" 2>/dev/null || true
+  if ours "$1" "$2"; then kill -KILL "$2" 2>/dev/null || true; fi
   for i in $(seq 1 25); do alive "$2" || return 0; sleep 0.2; done
   echo "libvirtd.sh: PID $2 is still there after SIGKILL" >&2
   return 1
