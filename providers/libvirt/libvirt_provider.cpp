@@ -291,13 +291,22 @@ Capabilities LibvirtProvider::capabilities() const {
     Capabilities caps;
     caps.delete_checkpoint = true;
     caps.make_disk_only = true;
+    caps.local_memory_files = memory_files_are_local(uri_);
+    return caps;
+}
+
+bool memory_files_are_local(std::string_view uri) {
     // `driver:///path` has no host part: the hypervisor, and its memory files, are here.
     // Any host name (even localhost) counts as remote: snapgov never touches files on doubt.
-    const auto scheme_end = uri_.find(':');
-    caps.local_memory_files = scheme_end != std::string::npos &&
-                              uri_.compare(scheme_end, 4, ":///") == 0 &&
-                              uri_.find('+') > scheme_end;
-    return caps;
+    const auto scheme_end = uri.find(':');
+    if (scheme_end == std::string_view::npos || uri.compare(scheme_end, 4, ":///") != 0) {
+        return false;
+    }
+    // A transport, `driver+transport:///`: only a local UNIX socket (`+unix`, which may name
+    // its socket with `?socket=PATH`) is here; ssh, tcp, tls, ext, libssh reach elsewhere.
+    const auto scheme = uri.substr(0, scheme_end);
+    const auto plus = scheme.find('+');
+    return plus == std::string_view::npos || scheme.substr(plus + 1) == "unix";
 }
 
 Result<void> LibvirtProvider::ensure_connected() {

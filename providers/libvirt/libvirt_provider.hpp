@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "providers/libvirt/handles.hpp"
 #include "providers/libvirt/libvirt_settings.hpp"
@@ -74,6 +75,11 @@ public:
     /// Validates, then opens the connection; the error carries libvirt's reason.
     [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const override;
 };
+
+/// Whether the memory files of checkpoints seen through `uri` are files on this machine: the
+/// URI has no host part (`qemu:///system`, `test:///abs/host.xml`) and no transport but a
+/// local UNIX socket (`qemu+unix:///system?socket=/run/x/libvirt-sock`).
+[[nodiscard]] bool memory_files_are_local(std::string_view uri);
 
 /// Opens a libvirt connection with the default authentication callbacks, on libvirt's
 /// default event loop (started once per process on a thread of its own, for keepalive and

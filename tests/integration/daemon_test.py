@@ -5,7 +5,9 @@ Part 1 uses libvirt's test driver: the systemd notify protocol (this test plays 
 NOTIFY_SOCKET), the control socket (status, malformed and oversized requests, a silent
 client, a peer of the wrong uid), /metrics, SIGHUP with a broken and a valid policy, and
 SIGTERM. Part 2 uses a real libvirtd with QEMU: a checkpoint created on a `deny` VM is
-removed, and a libvirtd killed under the daemon leads to no action, then a reconnect.
+removed, and a libvirtd killed under the daemon leads to no action, then a reconnect. That
+libvirtd is a private one (libvirtd.sh: its own mount namespace, config and socket); the
+host's libvirtd and /etc/libvirt are left alone, and checked to be.
 
 Usage: daemon_test.py SNAPGOV_BINARY [--no-qemu]. Prints "N passed, N failed".
 Every wait is bounded; every process started here is stopped here.
@@ -282,15 +284,46 @@ def part1(work):
         daemon.stop(signal.SIGKILL)
 
 
+LIBVIRTD_SH = os.path.join(HERE, "libvirtd.sh")
+PRIVATE = {"uri": None}  # the private libvirtd's URI, once started
+
+
 def virsh(*args, check_rc=True):
-    return subprocess.run(["virsh", "-q", *args], capture_output=True, text=True, timeout=60,
-                          check=check_rc)
+    assert PRIVATE["uri"], "virsh before the private libvirtd started"
+    return subprocess.run(["virsh", "-c", PRIVATE["uri"], "-q", *args], capture_output=True,
+                          text=True, timeout=60, check=check_rc)
+
+
+def alive(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def private_libvirtd_pid(root):
+    """The PID of ROOT's libvirtd, if it runs in ROOT's namespace (never a reused PID)."""
+    try:
+        pid = int(open(os.path.join(root, "libvirtd.pid")).read().strip())
+        ns = open(os.path.join(root, "mntns")).read().strip()
+        same = os.readlink(f"/proc/{pid}/ns/mnt") == ns
+        comm = open(f"/proc/{pid}/comm").read().strip()
+    except (OSError, ValueError):
+        return None
+    return pid if same and comm == "libvirtd" and alive(pid) else None
 
 
 def part2(work):
     print("# part 2: real libvirtd with QEMU")
-    started = subprocess.run([os.path.join(HERE, "libvirtd.sh")], capture_output=True,
-                             text=True, timeout=30, check=True).stdout.strip()
+    host_state = os.path.join(work, "host-state")
+    with open(host_state, "w") as f:
+        subprocess.run([LIBVIRTD_SH, "host-state"], stdout=f, timeout=60, check=True)
+    root = subprocess.run([LIBVIRTD_SH, "start"], stdout=subprocess.PIPE, text=True,
+                          timeout=120, check=True).stdout.strip().splitlines()[-1]
+    PRIVATE["uri"] = open(os.path.join(root, "uri")).read().strip()
+    print(f"private libvirtd: {PRIVATE['uri']} (PID {private_libvirtd_pid(root)})", flush=True)
     vm = f"snapgov-daemon-it-{os.getpid()}"
     disk = os.path.join(work, "disk.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "64M"], check=True)
@@ -308,7 +341,7 @@ def part2(work):
               "<labels><tier>production</tier></labels>")
         sock = os.path.join(work, "control2.sock")
         policy = os.path.join(work, "policy2.yaml")
-        write_policy(policy, "qemu:///system", sock, free_port())
+        write_policy(policy, PRIVATE["uri"], sock, free_port())
         with open(policy) as f:
             text = f.read()
         with open(policy, "w") as f:
@@ -317,7 +350,7 @@ def part2(work):
         daemon = Daemon(policy)
         up = wait_for(lambda: os.path.exists(sock) and
                       json.loads(request(sock, '{"command":"status"}'))["last_pass"], 20)
-        check("the daemon runs against qemu:///system", up, daemon.stderr()[-500:])
+        check("the daemon runs against the private libvirtd", up, daemon.stderr()[-500:])
 
         latencies = []
         for i in range(3):
@@ -335,9 +368,11 @@ def part2(work):
         # libvirtd killed (-9, as in a crash) under the daemon: passes fail closed, then it
         # reconnects.
         passes_before = json.loads(request(sock, '{"command":"status"}'))["passes"]
-        subprocess.run(["pkill", "-9", "-x", "libvirtd"], check=False)
-        wait_for(lambda: subprocess.run(["pgrep", "-x", "libvirtd"],
-                                        capture_output=True).returncode != 0, 10)
+        killed = private_libvirtd_pid(root)
+        check("the private libvirtd runs under its recorded PID", killed, root)
+        if killed:
+            os.kill(killed, signal.SIGKILL)
+            wait_for(lambda: not alive(killed), 10)
         down = wait_for(lambda: not json.loads(request(sock, '{"command":"status"}'))
                         ["providers"][0]["up"], 15)
         check("with libvirtd gone the provider is reported down", down, daemon.stderr()[-800:])
@@ -354,7 +389,7 @@ def part2(work):
               closed is not None and closed["exit_code"] == 2 and closed["actions_done"] == 0
               and closed["actions_failed"] == 0, (closed, daemon.stderr()[-800:]))
         check("the daemon survives libvirtd's death", daemon.proc.poll() is None)
-        subprocess.run([os.path.join(HERE, "libvirtd.sh")], capture_output=True, timeout=30,
+        subprocess.run([LIBVIRTD_SH, "restart", root], capture_output=True, timeout=120,
                        check=True)
         virsh("snapshot-create-as", vm, "after-restart", "--disk-only", "--diskspec",
               f"vda,snapshot=external,file={work}/after.qcow2")
@@ -365,14 +400,15 @@ def part2(work):
         check("SIGTERM exits 0", daemon.stop() == 0)
     finally:
         # Every step is attempted even if one fails or hangs: no VM may outlive the test.
+        # The private libvirtd, virtlogd and the QEMU go with it, by their recorded PIDs.
         steps = [lambda: daemon and daemon.stop(signal.SIGKILL),
-                 lambda: virsh("destroy", vm, check_rc=False),
-                 lambda: virsh("undefine", vm, "--snapshots-metadata", check_rc=False),
-                 # A QEMU that libvirtd lost track of (it was killed under it) is ended here.
-                 lambda: subprocess.run(["pkill", "-f", f"guest={vm},"], check=False)]
-        if started == "started":
-            steps.append(lambda: subprocess.run([os.path.join(HERE, "libvirtd.sh"), "stop"],
-                                                timeout=60, check=False))
+                 lambda: check("the private libvirtd, virtlogd and QEMU were stopped by PID",
+                               subprocess.run([LIBVIRTD_SH, "stop", root], timeout=120)
+                               .returncode == 0 and not os.path.exists(root)),
+                 lambda: check("the libvirtd/virtlogd that ran before still run; "
+                               "/etc/libvirt unchanged",
+                               subprocess.run([LIBVIRTD_SH, "host-check", host_state],
+                                              timeout=60).returncode == 0)]
         for step in steps:
             try:
                 step()

@@ -1,7 +1,11 @@
+# shellcheck shell=bash
 # Shared by the bash integration tests: sourced, not run.
-# Provides check(), summary(), and setup_vm NAME, which starts libvirtd if needed, creates a
-# work folder ($work) and a running 64 MiB QEMU VM with a blank qcow2 disk, and cleans all of
-# it up on exit (stopping libvirtd again if it was started here).
+# Provides check(), summary(), and setup_vm NAME, which starts a private libvirtd (see
+# libvirtd.sh: its own namespace, config, sockets; nothing under /etc is touched), points
+# virsh at it ($uri, exported as LIBVIRT_DEFAULT_URI), creates a work folder ($work) and a
+# running 64 MiB QEMU VM with a blank qcow2 disk. summary() stops all of it by the PIDs
+# recorded at start and checks the host was left alone: the libvirtd/virtlogd processes that
+# ran before still run, /etc/libvirt is unchanged. An early exit stops it all too.
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: needs root to start libvirtd and QEMU"
@@ -10,6 +14,8 @@ fi
 lib_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 passed=0
 failed=0
+lvroot=""
+work=""
 
 check() { # check DESCRIPTION COMMAND...
   local what=$1; shift
@@ -17,26 +23,34 @@ check() { # check DESCRIPTION COMMAND...
   else failed=$((failed + 1)); echo "FAILED: $what"; fi
 }
 
-summary() { # prints the closing line; the exit status says whether all passed
+lib_stop() { # stops the private libvirtd, virtlogd and QEMU by their PIDs; idempotent
+  local root=$lvroot
+  lvroot=""
+  [[ -z $root ]] || { "$lib_here/libvirtd.sh" stop "$root" && [[ ! -e $root ]]; }
+}
+
+lib_cleanup() {
+  lib_stop || true
+  [[ -z $work ]] || rm -rf "$work"
+}
+
+summary() { # stops everything, checks the host, prints the closing line; exit status: all ok
+  check "the private libvirtd, virtlogd and QEMU were stopped by their PIDs" lib_stop
+  check "the libvirtd/virtlogd that ran before the test still run; /etc/libvirt unchanged" \
+    "$lib_here/libvirtd.sh" host-check "$work/host-state"
   echo "$passed passed, $failed failed"
   [[ $failed -eq 0 ]]
 }
 
-lib_cleanup() {
-  virsh -q destroy "$vm" >/dev/null 2>&1 || true
-  virsh -q undefine "$vm" --snapshots-metadata >/dev/null 2>&1 || true
-  pkill -f "guest=$vm," || true  # a QEMU that libvirtd lost track of
-  rm -rf "$work"
-  if [[ $daemons == started ]]; then
-    "$lib_here/libvirtd.sh" stop
-  fi
-}
-
 setup_vm() { # setup_vm NAME
   vm=$1
-  daemons=$("$lib_here/libvirtd.sh")
   work=$(mktemp -d "/tmp/$vm-XXXXXX")
   trap lib_cleanup EXIT
+  "$lib_here/libvirtd.sh" host-state > "$work/host-state"
+  lvroot=$("$lib_here/libvirtd.sh" start)
+  uri=$(cat "$lvroot/uri")
+  export LIBVIRT_DEFAULT_URI=$uri
+  echo "private libvirtd: $uri (PID $(cat "$lvroot/libvirtd.pid"))"
   qemu-img create -q -f qcow2 "$work/disk.qcow2" 64M
   cat > "$work/vm.xml" <<XML
 <domain type='qemu'>

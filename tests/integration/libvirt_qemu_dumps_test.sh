@@ -32,7 +32,7 @@ pub=$(age-keygen -y "$work/key.txt")
 policy() { # policy MEMORY_STATE ORPHANS EXEMPT_CHECKPOINT
   cat <<YAML
 providers:
-  - {name: qemu, type: libvirt, uri: 'qemu:///system'}
+  - {name: qemu, type: libvirt, uri: '$uri'}
 policies:
   - name: memory
     mode: enforce

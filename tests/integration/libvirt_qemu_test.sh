@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Integration test against a real libvirtd with QEMU: a 64 MiB VM with a blank qcow2 disk
 # gets real checkpoints (one with an external memory dump); snapgov must see them, plan
-# and enforce the policy, and libvirt must show the effect. Usage: libvirt_qemu_test.sh SNAPGOV
+# and enforce the policy, and libvirt must show the effect. The libvirtd is a private one
+# (lib.sh, libvirtd.sh): the host's libvirtd and /etc are left alone.
+# Usage: libvirt_qemu_test.sh SNAPGOV
 set -euo pipefail
 snapgov=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +19,7 @@ virsh -q snapshot-create-as "$vm" approved --disk-only --description "CHG-7 appr
 
 cat > "$work/policy.yaml" <<YAML
 providers:
-  - {name: qemu, type: libvirt, uri: 'qemu:///system'}
+  - {name: qemu, type: libvirt, uri: '$uri'}
 policies:
   - name: no-checkpoints-in-production
     mode: enforce

@@ -379,3 +379,30 @@ TEST_CASE("libvirt: finish_disk_only names a journal folder or journal it cannot
         CHECK(r->empty());
     }
 }
+
+TEST_CASE("libvirt: memory files are local only for a URI without a host part",
+          "[providers][libvirt][memory]") {
+    using libvirt::memory_files_are_local;
+    CHECK(memory_files_are_local("qemu:///system"));
+    CHECK(memory_files_are_local("qemu:///session"));
+    CHECK(memory_files_are_local("test:///abs/host.xml"));
+    // A local UNIX socket named in the query (a private libvirtd) is still this machine.
+    CHECK(memory_files_are_local("qemu+unix:///system"));
+    CHECK(memory_files_are_local("qemu+unix:///system?socket=/tmp/lv/sock/libvirt-sock"));
+    CHECK(memory_files_are_local("qemu:///system?socket=/tmp/lv/sock/libvirt-sock"));
+    // A host part, even localhost, or a transport that reaches elsewhere: remote.
+    CHECK_FALSE(memory_files_are_local("qemu+unix://localhost/system"));
+    CHECK_FALSE(memory_files_are_local("qemu+unix://host/system?socket=/x"));
+    CHECK_FALSE(memory_files_are_local("qemu://host/system"));
+    CHECK_FALSE(memory_files_are_local("qemu+ssh://host/system"));
+    CHECK_FALSE(memory_files_are_local("qemu+ssh:///system"));
+    CHECK_FALSE(memory_files_are_local("qemu+tcp:///system"));
+    CHECK_FALSE(memory_files_are_local("qemu+tls:///system"));
+    CHECK_FALSE(memory_files_are_local("qemu+ext:///system?command=/bin/x"));
+    CHECK_FALSE(memory_files_are_local("qemu+libssh2:///system"));
+    CHECK_FALSE(memory_files_are_local("qemu+unixfoo:///system"));
+    CHECK_FALSE(memory_files_are_local("qemu"));
+    CHECK_FALSE(memory_files_are_local(""));
+    CHECK_FALSE(memory_files_are_local("qemu:/system"));
+    CHECK(memory_files_are_local("test:///abs/a+unix.xml")); // a + in the path is no transport
+}
