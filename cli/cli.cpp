@@ -19,6 +19,59 @@
 namespace snapgov::cli {
 namespace {
 
+// CLI11 says only "A subcommand is required" for `snapgov foo`: name the word it did not
+// know and the commands it could have been. Returns false when the error is another one.
+bool explain_missing_command(const CLI::App& app, int argc, char** argv) {
+    const CLI::App* parent = &app;
+    std::vector<std::string> chain; // the commands chosen so far: `policy`
+    for (;;) {
+        const auto chosen = parent->get_subcommands();
+        if (chosen.empty()) {
+            break;
+        }
+        parent = chosen.front();
+        chain.push_back(parent->get_name());
+    }
+    if (parent->get_require_subcommand_min() == 0) {
+        return false;
+    }
+    // The first word that is neither an option, an option's value nor a chosen command.
+    std::string unknown;
+    std::size_t matched = 0;
+    for (int i = 1; i < argc; ++i) {
+        const std::string word = argv[i];
+        if (word == "--log-level") {
+            ++i;
+            continue;
+        }
+        if (word.empty() || word.front() == '-') {
+            continue;
+        }
+        if (matched < chain.size() && word == chain[matched]) {
+            ++matched;
+            continue;
+        }
+        unknown = word;
+        break;
+    }
+    std::string names;
+    for (const auto* command : parent->get_subcommands({})) {
+        if (command->get_name() == unknown) {
+            return false; // a known command: the error is about something else
+        }
+        names += (names.empty() ? "" : ", ") + command->get_name();
+    }
+    std::string prefix = "snapgov";
+    for (const auto& name : chain) {
+        prefix += " " + name;
+    }
+    std::cerr << prefix << ": "
+              << (unknown.empty() ? std::string("a command is required")
+                                  : "unknown command '" + unknown + "'")
+              << "; the commands are: " << names << " (see " << prefix << " --help)\n";
+    return true;
+}
+
 int run(int argc, char** argv) {
     CLI::App app{"snapgov: governs virtual-machine checkpoints (snapshots): finds them through "
                  "hypervisor providers, enforces YAML policies, and records what it did.\n"
@@ -51,7 +104,9 @@ int run(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        (void)app.exit(e);
+        if (!explain_missing_command(app, argc, argv)) {
+            (void)app.exit(e);
+        }
         return kError;
     }
 

@@ -70,21 +70,46 @@ void ConfigFile::add(Diagnostic::Severity severity, ConfigPosition at, std::stri
         d.column = at.column;
     }
     d.message = std::move(message);
+    if (severity == Diagnostic::Severity::error) {
+        ++errors_;
+    }
     diagnostics_.push_back(std::move(d));
 }
 
 std::size_t ConfigFile::error_count() const {
-    return static_cast<std::size_t>(
-        std::count_if(diagnostics_.begin(), diagnostics_.end(),
-                      [](const auto& d) { return d.severity == Diagnostic::Severity::error; }));
+    return errors_;
 }
 
 std::string ConfigFile::quoted_source(const Diagnostic& d) const {
     if (d.line <= 0 || static_cast<std::size_t>(d.line) > lines_.size()) {
         return {};
     }
-    const std::string& line = lines_[static_cast<std::size_t>(d.line - 1)];
-    std::string caret(static_cast<std::size_t>(std::max(d.column - 1, 0)), ' ');
+    const std::string& full = lines_[static_cast<std::size_t>(d.line - 1)];
+    const auto column = static_cast<std::size_t>(std::max(d.column - 1, 0));
+    // A long line (a minified or deeply nested document) is shown as a window around the
+    // column, so that one message stays one screen line and not kilobytes.
+    std::size_t begin = 0;
+    std::size_t end = full.size();
+    if (full.size() > kMaxQuotedChars) {
+        begin = column > kMaxQuotedChars / 2 ? column - kMaxQuotedChars / 2 : 0;
+        begin = std::min(begin, full.size() - kMaxQuotedChars);
+        end = begin + kMaxQuotedChars;
+        // Never cut a UTF-8 sequence: move both ends off continuation bytes.
+        const auto continuation = [&](std::size_t i) {
+            return i < full.size() && (static_cast<unsigned char>(full[i]) & 0xC0) == 0x80;
+        };
+        while (begin > 0 && continuation(begin)) {
+            --begin;
+        }
+        while (end > begin && continuation(end)) {
+            --end;
+        }
+    }
+    const std::string head = begin > 0 ? "..." : "";
+    const std::string tail = end < full.size() ? "..." : "";
+    const std::string line = head + full.substr(begin, end - begin) + tail;
+    const std::size_t at = column >= begin ? column - begin + head.size() : 0;
+    std::string caret(std::min(at, line.size()), ' ');
     // Tabs stay tabs so that the caret lines up under the column in a terminal.
     for (std::size_t i = 0; i < caret.size() && i < line.size(); ++i) {
         if (line[i] == '\t') {

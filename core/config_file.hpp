@@ -34,6 +34,9 @@ struct Diagnostic {
 /// it is neither copied nor moved; it must outlive them.
 class ConfigFile {
 public:
+    /// The longest source line report() quotes whole.
+    static constexpr std::size_t kMaxQuotedChars = 200;
+
     /// Keeps `text` and the absolute folder of `name`; `name` stands for the file in messages.
     ConfigFile(std::string name, std::string_view text);
     ConfigFile(const ConfigFile&) = delete;
@@ -59,7 +62,8 @@ public:
     /// Every diagnostic, in the order reported.
     [[nodiscard]] const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
     /// Every diagnostic, one per line, each error followed by its source line quoted with a
-    /// caret under the column.
+    /// caret under the column; a line longer than kMaxQuotedChars is cut to that many
+    /// characters around the column, with `...` where it was cut.
     [[nodiscard]] std::string report() const;
 
 private:
@@ -71,6 +75,7 @@ private:
     std::string dir_;
     std::vector<std::string> lines_;
     std::vector<Diagnostic> diagnostics_;
+    std::size_t errors_ = 0;
 };
 
 } // namespace snapgov

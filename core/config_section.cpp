@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 namespace snapgov {
@@ -60,22 +63,72 @@ std::string quoted(std::string_view key) {
     return "'" + std::string(key) + "'";
 }
 
+bool blank(std::string_view s) {
+    return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
+}
+
+// yaml-cpp keeps both entries of a key written twice, and a lookup finds only one: report
+// every duplicate in every map of the document, read or not (labels, unknown sections), so
+// that no value is dropped in silence. Iterative: the depth is the document's, not ours.
+void report_duplicate_keys(const YAML::Node& root, ConfigFile& file) {
+    // Depth first, children pushed in reverse, so that errors come in file order.
+    std::vector<YAML::Node> todo{root};
+    std::vector<YAML::Node> children;
+    while (!todo.empty()) {
+        const YAML::Node node = todo.back();
+        todo.pop_back();
+        children.clear();
+        if (node.IsSequence()) {
+            for (const auto& item : node) {
+                children.push_back(item);
+            }
+        } else if (node.IsMap()) {
+            std::unordered_set<std::string_view> seen;
+            for (auto it = node.begin(); it != node.end(); ++it) {
+                if (it->first.IsScalar() && !seen.insert(it->first.Scalar()).second) {
+                    file.error(at(it->first.Mark()), "duplicate key '" + it->first.Scalar() +
+                                                         "': it is already given above in the "
+                                                         "same map; keep only one");
+                }
+                children.push_back(it->second);
+            }
+        }
+        todo.insert(todo.end(), children.rbegin(), children.rend());
+    }
+}
+
 } // namespace
 
 ConfigSection::ConfigSection(std::shared_ptr<const Node> node, ConfigFile& file, std::string what)
     : node_(std::move(node)), file_(&file), what_(std::move(what)) {}
 
 std::optional<ConfigSection> ConfigSection::root(ConfigFile& file) {
-    YAML::Node root;
+    std::vector<YAML::Node> documents;
     try {
-        root = YAML::Load(file.text());
+        documents = YAML::LoadAll(file.text());
+    } catch (const YAML::DeepRecursion& e) {
+        // yaml-cpp's own text for this is "bad file".
+        file.error(at(e.mark), "YAML nests too deeply here (lists or maps inside each other "
+                               "hundreds of levels down); a policy file needs a few levels");
+        return std::nullopt;
     } catch (const YAML::Exception& e) {
         file.error(at(e.mark), "YAML syntax error: " + e.msg);
         return std::nullopt;
     }
+    if (documents.empty()) {
+        return std::nullopt;
+    }
+    if (documents.size() > 1) {
+        // Only the first would be read: everything after '---' would be ignored.
+        file.error(at(documents[1].Mark()),
+                   "a second YAML document starts here (after '---'); a policy file is one "
+                   "document: remove the '---' line and merge the two");
+    }
+    const YAML::Node root = documents.front();
     if (!root.IsDefined() || root.IsNull()) {
         return std::nullopt;
     }
+    report_duplicate_keys(root, file);
     if (!root.IsMap()) {
         file.error(at(root.Mark()),
                    "the top level must be a map (key: value), not " + std::string(kind(root)));
@@ -158,9 +211,7 @@ void ConfigSection::check_keys(std::initializer_list<std::string_view> known) co
         }
         const std::string& key = it->first.Scalar();
         if (!seen.insert(key).second) {
-            file_->error(at(it->first.Mark()),
-                         "duplicate key '" + key + "' in " + what_ + "; keep only one");
-            continue;
+            continue; // root() reported it
         }
         if (std::find(all.begin(), all.end(), key) == all.end()) {
             std::string list;
@@ -196,8 +247,10 @@ std::optional<std::string> ConfigSection::required_string(std::string_view key,
         return std::nullopt;
     }
     auto s = string(key);
-    if (s && s->empty()) {
-        file_->error(value_position(*f), quoted(key) + " must not be empty");
+    if (s && blank(*s)) {
+        file_->error(value_position(*f), quoted(key) + " must not be empty" +
+                                             (s->empty() ? "" : " or only spaces") + " (e.g. " +
+                                             std::string(key) + ": " + std::string(example) + ")");
         return std::nullopt;
     }
     return s;
@@ -209,6 +262,19 @@ std::optional<std::string> ConfigSection::path(std::string_view key) const {
         return std::nullopt;
     }
     return file_->expand(std::move(*s));
+}
+
+std::optional<std::string> ConfigSection::file_path(std::string_view key,
+                                                    const FileRule& rule) const {
+    auto p = path(key);
+    if (!p) {
+        return std::nullopt;
+    }
+    if (auto ok = check_file(*p, rule); !ok) {
+        file_->error(position(key), quoted(key) + ": " + ok.error().message);
+        return std::nullopt;
+    }
+    return p;
 }
 
 std::optional<bool> ConfigSection::boolean(std::string_view key) const {

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/checked_file.hpp"
 #include "core/config_file.hpp"
 #include "core/time.hpp"
 
@@ -35,7 +36,8 @@ class ConfigSection {
 public:
     /// The top-level map of `file`'s text. A YAML syntax error or a top level that is not a
     /// map is reported; an empty document is not (the caller says what it expected). Both give
-    /// nullopt.
+    /// nullopt. A second document (after `---`) and a key given twice in any map of the
+    /// document are reported as errors (the map is still returned).
     [[nodiscard]] static std::optional<ConfigSection> root(ConfigFile& file);
 
     /// How messages name this map: `top level`, `a policy`, `'auth'`.
@@ -65,18 +67,23 @@ public:
     [[nodiscard]] std::vector<std::string> keys() const;
 
     /// Warns about each key that is neither in `known` nor accepted through
-    /// with_known_keys(); reports keys that are not plain strings and keys given twice as
-    /// errors.
+    /// with_known_keys(); reports keys that are not plain strings as errors (keys given twice
+    /// are reported by root(), in every map).
     void check_keys(std::initializer_list<std::string_view> known) const;
 
     /// A string value.
     [[nodiscard]] std::optional<std::string> string(std::string_view key) const;
-    /// A string that must be there and not be empty; `example` completes the message
+    /// A string that must be there and not be empty or only whitespace; `example` completes
+    /// the message
     /// `a provider is missing 'name' (e.g. name: lab)`.
     [[nodiscard]] std::optional<std::string> required_string(std::string_view key,
                                                              std::string_view example) const;
     /// A string with `${CONFIG_DIR}` expanded (see ConfigFile::expand()).
     [[nodiscard]] std::optional<std::string> path(std::string_view key) const;
+    /// A path (as path()) to a file that must be usable now: see check_file(). A file that
+    /// is not is an error at the value, naming the fix; nullopt then, and when absent.
+    [[nodiscard]] std::optional<std::string> file_path(std::string_view key,
+                                                       const FileRule& rule) const;
     /// `true`/`yes` or `false`/`no`.
     [[nodiscard]] std::optional<bool> boolean(std::string_view key) const;
     /// A whole number >= 0.

@@ -128,15 +128,27 @@ Result<Seconds> parse_duration(std::string_view text) {
     return Seconds{total};
 }
 
+Seconds elapsed(TimePoint from, TimePoint to) noexcept {
+    const std::int64_t a = to.time_since_epoch().count();
+    const std::int64_t b = from.time_since_epoch().count();
+    std::int64_t out = 0;
+    if (__builtin_sub_overflow(a, b, &out)) {
+        return b < 0 ? Seconds::max() : Seconds::min();
+    }
+    return Seconds{out};
+}
+
 std::string format_duration(Seconds d) {
-    std::int64_t s = d.count();
+    // Unsigned, so that the most negative count has a magnitude too.
+    const std::int64_t count = d.count();
+    std::uint64_t s = count < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(count)
+                                : static_cast<std::uint64_t>(count);
     std::string out;
-    if (s < 0) {
+    if (count < 0) {
         out = "-";
-        s = -s;
     }
     static constexpr struct {
-        std::int64_t size;
+        std::uint64_t size;
         char unit;
     } kUnits[] = {{86'400, 'd'}, {3'600, 'h'}, {60, 'm'}, {1, 's'}};
     int shown = 0;
@@ -214,6 +226,14 @@ Result<TimePoint> parse_rfc3339(std::string_view s) {
 }
 
 std::string format_rfc3339(TimePoint t) {
+    // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z; outside, the calendar types would
+    // overflow (and RFC 3339 has no form).
+    constexpr std::int64_t kFirst = -62'167'219'200;
+    constexpr std::int64_t kLast = 253'402'300'799;
+    const std::int64_t seconds = t.time_since_epoch().count();
+    if (seconds < kFirst || seconds > kLast) {
+        return "@" + std::to_string(seconds);
+    }
     const auto day_point = std::chrono::floor<days>(t);
     const std::chrono::year_month_day ymd{day_point};
     const std::chrono::hh_mm_ss hms{t - day_point};

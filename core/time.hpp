@@ -18,6 +18,10 @@ using Seconds = std::chrono::seconds;
 /// or overflowing value.
 [[nodiscard]] Result<Seconds> parse_duration(std::string_view text);
 
+/// `to - from`, saturated at the limits of Seconds instead of overflowing: a time point
+/// read from a provider can be anything a 64-bit count of seconds holds.
+[[nodiscard]] Seconds elapsed(TimePoint from, TimePoint to) noexcept;
+
 /// Formats a duration compactly, largest units first, at most two units: `3d4h`, `45m`,
 /// `0s`. Negative durations get a leading `-`.
 [[nodiscard]] std::string format_duration(Seconds d);
@@ -27,7 +31,9 @@ using Seconds = std::chrono::seconds;
 /// calendar date and the ranges of every field.
 [[nodiscard]] Result<TimePoint> parse_rfc3339(std::string_view text);
 
-/// Formats as RFC 3339 in UTC with a `Z` suffix: `2026-12-01T00:00:00Z`.
+/// Formats as RFC 3339 in UTC with a `Z` suffix: `2026-12-01T00:00:00Z`. A time outside
+/// the years 0000-9999, which RFC 3339 cannot write, is shown as `@SECONDS` since the Unix
+/// epoch (`@-9223372036854775807`).
 [[nodiscard]] std::string format_rfc3339(TimePoint t);
 
 /// The current time, truncated to seconds. The only clock read in snapgov's libraries;

@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "dumps/age_keys.hpp"
+
 namespace snapgov::engine {
 namespace {
 
@@ -55,7 +57,12 @@ Result<LoadedConfig> load_config(const std::string& path,
         return fail(ErrorCode::config,
                     path + ": cannot read the policy file: " + std::strerror(errno));
     }
-    auto parsed = policies::load_config_string(bytes, path, registry);
+    policies::LoadChecks checks;
+    checks.recipient = [](const std::string& text) {
+        auto recipient = dumps::X25519Recipient::parse(text);
+        return recipient ? std::string() : recipient.error().message;
+    };
+    auto parsed = policies::load_config_string(bytes, path, registry, checks);
     if (!parsed) {
         return tl::unexpected(parsed.error());
     }

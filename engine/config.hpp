@@ -21,7 +21,8 @@ struct LoadedConfig {
 };
 
 /// Reads `path` once, hashes its bytes, parses, expands and validates them (every provider
-/// section by its own provider, through `registry`). On failure the `config` error's message
+/// section by its own provider, through `registry`; every `memory_dumps.recipients` entry as an
+/// age X25519 recipient, at its position). On failure the `config` error's message
 /// holds every diagnostic with its FILE:LINE:COL.
 [[nodiscard]] Result<LoadedConfig> load_config(const std::string& path,
                                                const providers::ProviderRegistry& registry);

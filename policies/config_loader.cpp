@@ -1,10 +1,14 @@
 #include "policies/config_loader.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <unordered_set>
+
+#include <arpa/inet.h>
 
 #include "core/config_section.hpp"
 
@@ -30,12 +34,37 @@ std::optional<Seconds> positive_duration(const ConfigSection& section, std::stri
     return d;
 }
 
+/// What is wrong with a `HOST:PORT` to listen on (IPv4 or bracketed IPv6 address, port
+/// 1-65535), or "" when nothing is. Host names are refused: the daemon binds an address.
+std::string listen_problem(const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+        return "has no port";
+    }
+    std::string host = text.substr(0, colon);
+    const std::string port = text.substr(colon + 1);
+    unsigned value = 0;
+    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value == 0 ||
+        value > 65535) {
+        return "has no valid port (1-65535)";
+    }
+    unsigned char address[16];
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+        return ::inet_pton(AF_INET6, host.c_str(), address) == 1 ? "" : "has no valid IPv6 address";
+    }
+    return ::inet_pton(AF_INET, host.c_str(), address) == 1
+               ? ""
+               : "has no valid IP address (IPv6 goes in brackets: [::1]:9464)";
+}
+
 /// Walks the sections of a policy file and builds a `Config`. Every problem goes into the
 /// file's diagnostics and reading goes on, so that all problems are reported at once.
 class Loader {
 public:
-    Loader(ConfigFile& file, const providers::ProviderRegistry& registry)
-        : file_(file), registry_(registry) {}
+    Loader(ConfigFile& file, const providers::ProviderRegistry& registry, const LoadChecks& checks)
+        : file_(file), registry_(registry), checks_(checks) {}
 
     Result<LoadedConfig> load() {
         const auto root = ConfigSection::root(file_);
@@ -50,8 +79,14 @@ public:
         root->check_keys({"providers", "policies", "exemptions", "memory_dumps", "safety",
                           "evidence", "state_dir", "daemon"});
         if (root->has("providers")) {
-            for (const auto& entry : root->sections("providers", "a provider")) {
+            const auto entries = root->sections("providers", "a provider");
+            for (const auto& entry : entries) {
                 read_provider(entry);
+            }
+            // Without a provider every pass sees no VM and reports "compliant".
+            if (entries.empty() && file_.error_count() == 0) {
+                root->error("providers", "'providers:' is empty; add at least one, e.g. "
+                                         "{name: lab, type: libvirt, uri: qemu:///system}");
             }
         } else {
             root->error("missing 'providers:'; add at least one, e.g. "
@@ -150,8 +185,8 @@ private:
     }
 
     void read_policy(const ConfigSection& item) {
-        item.check_keys(
-            {"name", "mode", "match", "checkpoints", "max_age", "max_count", "memory_state"});
+        item.check_keys({"name", "mode", "match", "checkpoints", "max_age", "max_count",
+                         "memory_state", "allow_delete_all"});
         Policy policy;
         policy.origin = item.origin();
         auto name = item.required_string("name", "no-checkpoints-in-production");
@@ -183,6 +218,7 @@ private:
         if (policy.memory_state == MemoryState::encrypt) {
             encrypt_positions_.push_back(item.position("memory_state"));
         }
+        check_delete_all(item, policy);
         if (!policy.deny && !policy.max_age && !policy.max_count &&
             policy.memory_state == MemoryState::keep) {
             item.warning("policy '" + policy.name +
@@ -190,14 +226,33 @@ private:
                          "max_count or memory_state); it matches but "
                          "never finds anything");
         }
-        const bool duplicate = std::any_of(config_.policies.begin(), config_.policies.end(),
-                                           [&](const Policy& p) { return p.name == policy.name; });
-        if (duplicate) {
+        if (!policy_names_.insert(policy.name).second) {
             item.error("name",
                        "policy name '" + policy.name + "' is used twice; names must be unique");
             return;
         }
         config_.policies.push_back(std::move(policy));
+    }
+
+    // A limit of zero matches every checkpoint of every matched VM: a typo for a real limit
+    // would delete them all, so the policy must say that it means it.
+    void check_delete_all(const ConfigSection& item, const Policy& policy) {
+        const bool allowed = item.boolean("allow_delete_all").value_or(false);
+        const bool zero_count = policy.max_count && *policy.max_count == 0;
+        const bool zero_age = policy.max_age && policy.max_age->count() == 0;
+        if (allowed || (!zero_count && !zero_age)) {
+            if (allowed && !zero_count && !zero_age) {
+                item.warning("allow_delete_all", "'allow_delete_all' has no effect without "
+                                                 "'max_count: 0' or 'max_age: 0s'");
+            }
+            return;
+        }
+        const std::string key = zero_count ? "max_count" : "max_age";
+        item.error(key, "'" + key + ": " + (zero_count ? "0" : "0s") +
+                            "' makes every checkpoint of the matched VMs a violation (enforce "
+                            "deletes them all); if that is meant, add 'allow_delete_all: true' "
+                            "to this policy (or use 'checkpoints: deny'), else give a limit "
+                            "above 0");
     }
 
     void read_exemption(const ConfigSection& item) {
@@ -233,7 +288,13 @@ private:
         section.check_keys({"recipients", "scan_paths", "orphans"});
         auto& md = config_.memory_dumps;
         for (const auto& r : section.strings("recipients")) {
-            if (r.value.rfind("age1", 0) != 0) {
+            if (checks_.recipient) {
+                if (const auto problem = checks_.recipient(r.value); !problem.empty()) {
+                    section.error(r.position, "recipient: " + problem +
+                                                  "; make a key pair with age-keygen and paste "
+                                                  "its public key");
+                }
+            } else if (r.value.rfind("age1", 0) != 0) {
                 section.error(r.position, "recipient '" + r.value +
                                               "' is not an age X25519 public key (age1...); "
                                               "make one with age-keygen and paste its public key");
@@ -263,8 +324,9 @@ private:
     void read_evidence(const ConfigSection& section) {
         section.check_keys({"path", "signing_key"});
         config_.evidence.path = section.string("path").value_or(config_.evidence.path);
+        // A private key: the rule for secrets, checked now (kSecretFile).
         config_.evidence.signing_key =
-            section.string("signing_key").value_or(config_.evidence.signing_key);
+            section.file_path("signing_key", kSecretFile).value_or(config_.evidence.signing_key);
     }
 
     void read_daemon(const ConfigSection& section) {
@@ -280,6 +342,13 @@ private:
         };
         optional_string("control_group", d.control_group);
         optional_string("metrics_listen", d.metrics_listen);
+        if (!d.metrics_listen.empty()) {
+            if (const auto problem = listen_problem(d.metrics_listen); !problem.empty()) {
+                section.error("metrics_listen",
+                              "'metrics_listen' " + problem +
+                                  "; give IP:PORT, e.g. 127.0.0.1:9464, or \"\" for no metrics");
+            }
+        }
     }
 
     // Cross references can only be checked once every section is read.
@@ -300,9 +369,7 @@ private:
             }
         }
         for (const auto& ref : exemption_refs_) {
-            const bool known = std::any_of(config_.policies.begin(), config_.policies.end(),
-                                           [&](const auto& p) { return p.name == ref.value; });
-            if (!known) {
+            if (policy_names_.count(ref.value) == 0) {
                 file_.error(ref.position, "exemption names policy '" + ref.value +
                                               "', which is not defined under 'policies:'");
             }
@@ -311,7 +378,9 @@ private:
 
     ConfigFile& file_;
     const providers::ProviderRegistry& registry_;
+    const LoadChecks& checks_;
     std::set<std::string> provider_names_;
+    std::unordered_set<std::string> policy_names_; // a set: 100,000 policies load in linear time
     std::vector<ConfigScalar> provider_refs_;
     std::vector<ConfigScalar> exemption_refs_;
     std::vector<ConfigPosition> encrypt_positions_;
@@ -321,13 +390,15 @@ private:
 } // namespace
 
 Result<LoadedConfig> load_config_string(std::string_view yaml, const std::string& name,
-                                        const providers::ProviderRegistry& registry) {
+                                        const providers::ProviderRegistry& registry,
+                                        const LoadChecks& checks) {
     ConfigFile file(name, yaml);
-    return Loader(file, registry).load();
+    return Loader(file, registry, checks).load();
 }
 
 Result<LoadedConfig> load_config_file(const std::string& path,
-                                      const providers::ProviderRegistry& registry) {
+                                      const providers::ProviderRegistry& registry,
+                                      const LoadChecks& checks) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         return fail(ErrorCode::config, path + ": cannot read the policy file (does it exist, and "
@@ -335,7 +406,7 @@ Result<LoadedConfig> load_config_file(const std::string& path,
     }
     std::ostringstream text;
     text << in.rdbuf();
-    return load_config_string(text.str(), path, registry);
+    return load_config_string(text.str(), path, registry, checks);
 }
 
 } // namespace snapgov::policies

@@ -70,6 +70,10 @@ enum class Precedence {
 // first.
 using SortKey = std::tuple<Precedence, std::size_t, std::size_t, int, std::string>;
 
+// How far a checkpoint's creation time may be ahead of `now` (clocks of the hypervisor and
+// of snapgov's host drift apart) before it is a finding of its own.
+constexpr Seconds kClockSkew{5 * 60};
+
 std::string ago(Seconds age) {
     return format_duration(age) + " ago";
 }
@@ -309,8 +313,8 @@ private:
         }
         for (const auto& cp : vm_.checkpoints) {
             const std::string detail = "checkpoints are denied on this VM; created " +
-                                       format_rfc3339(cp.created) + " (" + ago(now_ - cp.created) +
-                                       ")";
+                                       format_rfc3339(cp.created) + " (" +
+                                       ago(elapsed(cp.created, now_)) + ")";
             if (report(policy, &cp, rule::kDenied, detail)) {
                 want_delete(cp, Cause::deny, policy, "checkpoints denied");
             }
@@ -319,7 +323,18 @@ private:
 
     void apply_age(const Policy& policy) {
         for (const auto& cp : vm_.checkpoints) {
-            const Seconds age = now_ - cp.created;
+            const Seconds age = elapsed(cp.created, now_);
+            if (age < -kClockSkew) {
+                // Its age cannot be judged, and max_count would keep it as the newest: a
+                // finding of its own, never compliant, and no action on a wrong clock.
+                report(policy, &cp, rule::kFutureCheckpoint,
+                       "created " + format_rfc3339(cp.created) + ", " +
+                           format_duration(elapsed(now_, cp.created)) +
+                           " in the future (more than the " + format_duration(kClockSkew) +
+                           " allowed for clock skew); its age cannot be judged: check the "
+                           "clocks of this host and the hypervisor");
+                continue;
+            }
             std::optional<Seconds> limit = policy.max_age;
             bool from_ttl = false;
             if (const auto it = ttl_.find(cp.id); it != ttl_.end()) {

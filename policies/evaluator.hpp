@@ -12,6 +12,11 @@
 /// - `ttl=<duration>` in a checkpoint's description can shorten the limit of a retention
 ///   policy (one with max_age or max_count), never lengthen it; the finding's rule is then
 ///   `ttl`.
+/// - A checkpoint created more than 5 minutes after `now` (clock skew allowed) is a finding
+///   `future_checkpoint` of every retention policy (max_age or max_count) that applies: its
+///   age cannot be judged, so neither max_age nor ttl is checked for it, and no action is
+///   planned (the finding remains). Time arithmetic saturates: a creation time near the
+///   limits of 64-bit seconds is very old or very new, never an overflow.
 /// - `max_count`: the newest max_count checkpoints are kept. Newest means latest creation
 ///   time; within the same second a descendant counts as newer than its ancestor, and then
 ///   the name decides (later in byte order is newer), so ties are deterministic.

@@ -38,6 +38,8 @@ inline constexpr std::string_view kTtl = "ttl";
 inline constexpr std::string_view kMaxCount = "max_count";
 inline constexpr std::string_view kMemoryState = "memory_state";
 inline constexpr std::string_view kOrphanDump = "orphan_dump";
+/// A checkpoint created more than a clock-skew allowance after `now` (retention policies).
+inline constexpr std::string_view kFutureCheckpoint = "future_checkpoint";
 } // namespace rule
 
 /// One policy violation by one checkpoint (or, for VM-level rules, by one VM: then

@@ -51,8 +51,17 @@ void add_format_option(CLI::App& command, std::string& format) {
 }
 
 void add_now_option(CLI::App& command, std::string& now) {
-    command.add_option("--now", now,
-                       "evaluate as if the time were this RFC 3339 instant (default: the clock)");
+    // An empty value is not "the clock": a script with an unset variable must not evaluate
+    // at another time than it asked for without a word.
+    command
+        .add_option("--now", now,
+                    "evaluate as if the time were this RFC 3339 instant (default: the clock)")
+        ->check(CLI::Validator(
+            [](std::string& value) {
+                auto t = parse_rfc3339(value);
+                return t ? std::string() : t.error().message;
+            },
+            "RFC3339"));
 }
 
 void PassCommandOptions::add_to(CLI::App& command) {

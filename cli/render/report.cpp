@@ -204,7 +204,7 @@ json::value inventory_json(const Inventory& inventory, TimePoint now) {
                 c["name"] = cp.name;
                 c["description"] = cp.description;
                 c["created"] = format_rfc3339(cp.created);
-                c["age_seconds"] = (now - cp.created).count();
+                c["age_seconds"] = elapsed(cp.created, now).count();
                 c["parent"] = cp.parent ? json::value(*cp.parent) : json::value(nullptr);
                 c["state"] = cp.state;
                 c["current"] = cp.current;
@@ -273,7 +273,7 @@ std::string inventory_text(const Inventory& inventory, TimePoint now, std::size_
                     memory += " " + f;
                 }
                 t.add({cp.name + (cp.current ? " *" : ""), format_rfc3339(cp.created),
-                       format_duration(now - cp.created), memory, cp.parent.value_or("-"),
+                       format_duration(elapsed(cp.created, now)), memory, cp.parent.value_or("-"),
                        cp.description});
             }
             out << t.render("      ", width);

@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "core/checked_file.hpp"
 #include "core/log.hpp"
 #include "providers/hyperv/hyperv_mapping.hpp"
 #include "providers/hyperv/wsman_client.hpp"
@@ -61,31 +62,21 @@ ObjectRef settings_ref(const std::string& instance_id) {
     return ObjectRef{kSettingsClass, {{"InstanceID", instance_id}}};
 }
 
+// The password as the file holds it, without its line end; the same rule as at load
+// (kSecretFile): the file may have changed since.
 Result<std::string> read_secret_file(const std::string& path, std::string_view what) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return fail(ErrorCode::config, std::string(what) + " '" + path + "' cannot be read");
+    auto secret = read_checked_file(path, kSecretFile);
+    if (!secret) {
+        return fail(ErrorCode::config, std::string(what) + " " + secret.error().message);
     }
-    if ((st.st_mode & 077) != 0) {
-        std::ostringstream mode;
-        mode << std::oct << (st.st_mode & 0777);
-        return fail(ErrorCode::config, std::string(what) + " '" + path +
-                                           "' is accessible by group or others (mode 0" +
-                                           mode.str() + "); run chmod 600 on it");
+    while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+        secret->back() = '\0'; // pop_back leaves the byte in the buffer
+        secret->pop_back();
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return fail(ErrorCode::config, std::string(what) + " '" + path + "' cannot be read");
+    if (secret->empty()) {
+        return fail(ErrorCode::config, std::string(what) + " '" + path + "' holds only a line end");
     }
-    std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
-        secret.back() = '\0'; // pop_back leaves the byte in the buffer
-        secret.pop_back();
-    }
-    if (secret.empty()) {
-        return fail(ErrorCode::config, std::string(what) + " '" + path + "' is empty");
-    }
-    return secret;
+    return std::move(*secret);
 }
 
 } // namespace
@@ -414,14 +405,9 @@ Result<std::unique_ptr<Provider>> HypervFactory::create(const ProviderSpec& spec
         options.password = *password;
         wipe_secret(*password);
     } else {
-        struct stat st {};
-        if (::stat(settings.auth.key_file.c_str(), &st) != 0) {
-            return fail(ErrorCode::config,
-                        where + ": auth.key_file '" + settings.auth.key_file + "' cannot be read");
-        }
-        if ((st.st_mode & 007) != 0) {
-            return fail(ErrorCode::config, where + ": auth.key_file '" + settings.auth.key_file +
-                                               "' is accessible by others; run chmod 600 on it");
+        // OpenSSL reads the key; the rule for secrets is checked first, as at load.
+        if (auto key = check_file(settings.auth.key_file, kSecretFile); !key) {
+            return fail(ErrorCode::config, where + ": auth.key_file " + key.error().message);
         }
         options.auth = AuthMethod::certificate;
         options.cert_file = settings.auth.cert_file;

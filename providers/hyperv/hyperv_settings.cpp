@@ -63,9 +63,11 @@ std::shared_ptr<const HypervSettings> parse_settings(const ConfigSection& entry)
         auth->check_keys({"method", "username", "password_file", "cert_file", "key_file"});
         settings->auth.method = auth->string("method").value_or("");
         settings->auth.username = auth->string("username").value_or("");
-        settings->auth.password_file = auth->path("password_file").value_or("");
-        settings->auth.cert_file = auth->path("cert_file").value_or("");
-        settings->auth.key_file = auth->path("key_file").value_or("");
+        // Files are checked now: one that cannot work is refused here, at its key, and not
+        // when a pass first connects.
+        settings->auth.password_file = auth->file_path("password_file", kSecretFile).value_or("");
+        settings->auth.cert_file = auth->file_path("cert_file", kCertificateFile).value_or("");
+        settings->auth.key_file = auth->file_path("key_file", kSecretFile).value_or("");
         if (auth->has("password")) {
             auth->error(auth->key_position("password"),
                         "passwords are not accepted inline; put it in a file readable only by "
@@ -74,7 +76,7 @@ std::shared_ptr<const HypervSettings> parse_settings(const ConfigSection& entry)
     }
     if (auto tls = entry.section("tls")) {
         tls->check_keys({"ca_file", "insecure"});
-        settings->tls.ca_file = tls->path("ca_file").value_or("");
+        settings->tls.ca_file = tls->file_path("ca_file", kCertificateFile).value_or("");
         settings->tls.insecure = tls->boolean("insecure").value_or(false);
     }
     // Values of the wrong type were reported already; checking their stand-ins would only

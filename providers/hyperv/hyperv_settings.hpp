@@ -20,9 +20,9 @@ struct TlsSettings {
 struct AuthSettings {
     std::string method; ///< `basic` or `certificate`
     std::string username;
-    std::string password_file; ///< refused when readable by group or others
+    std::string password_file; ///< a secret file (kSecretFile)
     std::string cert_file;     ///< client certificate (PEM), for `certificate`
-    std::string key_file;      ///< its private key (PEM), refused when readable by others
+    std::string key_file;      ///< its private key (PEM), a secret file (kSecretFile)
 };
 
 /// A Hyper-V provider's settings.
@@ -38,8 +38,9 @@ struct HypervSettings final : ProviderSettings {
 
 /// Reads `endpoint`, `auth`, `tls` and `insecure_http` from a `providers:` entry (file paths
 /// with `${CONFIG_DIR}` expanded) and checks them (see check_settings()), reporting problems
-/// at their position in the file. An inline `auth: {password: ...}` is refused. Reads none of
-/// the files. nullptr when it reported an error.
+/// at their position in the file. An inline `auth: {password: ...}` is refused. Each file
+/// named is checked (see check_file()): password_file and key_file as secrets (kSecretFile),
+/// cert_file and tls.ca_file as certificates; none is read. nullptr when it reported an error.
 [[nodiscard]] std::shared_ptr<const HypervSettings> parse_settings(const ConfigSection& entry);
 
 /// The settings of `spec`, if they are Hyper-V's and can work: an endpoint that parses, is

@@ -1,6 +1,7 @@
 #include "providers/libvirt/libvirt_settings.hpp"
 
 #include <optional>
+#include <string_view>
 
 namespace snapgov::providers::libvirt {
 namespace {
@@ -25,6 +26,17 @@ std::optional<Problem> problem_with(const LibvirtSettings& s) {
 
 } // namespace
 
+std::optional<std::string> test_host_file(const std::string& uri) {
+    static constexpr std::string_view kScheme = "test://";
+    if (uri.rfind(kScheme, 0) != 0 || uri == "test:///default") {
+        return std::nullopt;
+    }
+    // test:///PATH?query: libvirt reads PATH.
+    return uri.substr(kScheme.size(), uri.find('?') == std::string::npos
+                                          ? std::string::npos
+                                          : uri.find('?') - kScheme.size());
+}
+
 std::shared_ptr<const LibvirtSettings> parse_settings(const ConfigSection& entry) {
     const auto errors = entry.file().error_count();
     entry.check_keys({"uri"});
@@ -33,6 +45,13 @@ std::shared_ptr<const LibvirtSettings> parse_settings(const ConfigSection& entry
     if (entry.file().error_count() == errors) {
         if (auto problem = problem_with(*settings)) {
             entry.error(problem->key, entry.what() + problem->message);
+        } else if (const auto host = test_host_file(settings->uri)) {
+            // The test driver reads its host description when a pass connects: a file that
+            // cannot work is refused now, at the URI.
+            if (auto ok = check_file(*host, kHostFile); !ok) {
+                entry.error("uri", entry.what() + ": the test driver's host description " +
+                                       ok.error().message);
+            }
         }
     }
     if (entry.file().error_count() != errors) {

@@ -2,6 +2,7 @@
 /// The libvirt keys of a `providers:` entry: `uri`.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/config_section.hpp"
@@ -23,8 +24,13 @@ struct LibvirtSettings final : ProviderSettings {
     std::string uri;
 };
 
+/// The host description file of a test-driver URI (`test:///abs/path/host.xml` ->
+/// `/abs/path/host.xml`); nullopt for `test:///default` and any other driver.
+[[nodiscard]] std::optional<std::string> test_host_file(const std::string& uri);
+
 /// Reads `uri` from a `providers:` entry and checks it (see check_settings()), reporting
-/// problems at their position in the file. nullptr when it reported an error.
+/// problems at their position in the file; a test driver's host file is checked too (see
+/// check_file(), kHostFile), without being read. nullptr when it reported an error.
 [[nodiscard]] std::shared_ptr<const LibvirtSettings> parse_settings(const ConfigSection& entry);
 
 /// The settings of `spec`, if they are libvirt's and can work: a URI is set, and a test

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <string>
 
@@ -151,12 +152,15 @@ TEST_CASE("a compliant inventory exits 0", "[cli]") {
 
 TEST_CASE("a provider that cannot be collected gets no action, and exit is 2", "[cli]") {
     TempDir dir("snapgov-cli");
-    const auto policy = policy_with_providers(
-        dir, "providers:\n"
-             "  - {name: lab, type: libvirt, uri: 'test://" +
-                 kExamples +
-                 "/host.xml'}\n"
-                 "  - {name: broken, type: libvirt, uri: 'test:///nonexistent/host.xml'}\n");
+    // A host file that passes the load-time checks but that libvirt cannot read.
+    const auto broken = dir.write("broken.xml", "<node><domain>").string();
+    const auto policy =
+        policy_with_providers(dir, "providers:\n"
+                                   "  - {name: lab, type: libvirt, uri: 'test://" +
+                                       kExamples +
+                                       "/host.xml'}\n"
+                                       "  - {name: broken, type: libvirt, uri: 'test://" +
+                                       broken + "'}\n");
     const auto r = run_snapgov("enforce --once -c " + policy + " --format json " + kNow);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::Contains("provider broken"));
@@ -181,6 +185,45 @@ TEST_CASE("configuration and usage errors exit 2 with FILE:LINE:COL", "[cli]") {
     CHECK(run_snapgov("enforce -c " + demo_policy()).exit_code == 2);
     CHECK(run_snapgov("plan -c " + demo_policy() + " --now yesterday").exit_code == 2);
     CHECK(run_snapgov("plan -c /nonexistent.yaml").exit_code == 2);
+}
+
+TEST_CASE("usage mistakes are named: unknown command, empty --now, a folder as policy", "[cli]") {
+    auto r = run_snapgov("frobnicate");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::StartsWith("snapgov: unknown command 'frobnicate'; the commands "
+                                        "are: policy, inventory, plan, enforce, daemon, status, "
+                                        "dump (see snapgov --help)"));
+    r = run_snapgov("policy chek " + demo_policy());
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::StartsWith("snapgov policy: unknown command 'chek'; the commands "
+                                        "are: check"));
+    r = run_snapgov("");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::StartsWith("snapgov: a command is required; the commands are: "));
+
+    // An empty --now (an unset shell variable) silently meant the clock.
+    r = run_snapgov("plan -c " + demo_policy() + " --now ''");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--now") && Catch::Contains("invalid RFC 3339 time ''"));
+    CHECK(run_snapgov("policy check " + demo_policy() + " --now ''").exit_code == 2);
+
+    TempDir dir("snapgov-cli");
+    r = run_snapgov("policy check " + dir.path().string());
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains(dir.path().string() + ": not a regular file"));
+}
+
+TEST_CASE("policy check parses recipients as age keys", "[cli]") {
+    TempDir dir("snapgov-cli");
+    std::string text = slurp(demo_policy());
+    const std::string good = "age13egrqql3t9keweknlq2mv9rxx5wreatts5ra89fy2htpge47fc5qv0grau";
+    text.replace(text.find(good), good.size(), "age1notakey");
+    text = std::regex_replace(text, std::regex(R"(\$\{CONFIG_DIR\})"), kExamples);
+    const auto policy = dir.write("policy.yaml", text).string();
+    const auto r = run_snapgov("policy check " + policy);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains(policy + ":51:") &&
+                          Catch::Contains("error: recipient: not an age X25519 recipient"));
 }
 
 TEST_CASE("policy check accepts the demo policy and --help works", "[cli]") {

@@ -69,7 +69,8 @@ TEST_CASE("check_keys: unknown keys warn, duplicates are errors", "[core][config
     root->named("an entry").with_known_keys({"name"}).check_keys({"own"});
     REQUIRE(file.diagnostics().size() == 2);
     CHECK(file.diagnostics()[0].format() ==
-          "c.yaml:2:1: error: duplicate key 'name' in an entry; keep only one");
+          "c.yaml:2:1: error: duplicate key 'name': it is already given above in the same map; "
+          "keep only one");
     CHECK(file.diagnostics()[1].format() ==
           "c.yaml:3:1: warning: unknown key 'extra' in an entry is ignored (known: name, own)");
 }
@@ -85,4 +86,73 @@ TEST_CASE("a document that is not a map is reported; an empty one is left to the
     ConfigFile empty("c.yaml", "# nothing\n");
     CHECK_FALSE(ConfigSection::root(empty));
     CHECK(empty.diagnostics().empty());
+}
+
+TEST_CASE("a key given twice is an error in every map, read or not", "[core][config]") {
+    // yaml-cpp keeps both entries and a lookup sees one: `tier` would be dev or production
+    // depending on who asks.
+    ConfigFile file("c.yaml", "policies:\n"
+                              "  - match:\n"
+                              "      labels: {tier: production, tier: dev}\n"
+                              "unread: [{a: 1, b: 2, a: 3}]\n");
+    REQUIRE(ConfigSection::root(file));
+    REQUIRE(file.error_count() == 2);
+    CHECK(file.diagnostics()[0].format() ==
+          "c.yaml:3:34: error: duplicate key 'tier': it is already given above in the same "
+          "map; keep only one");
+    CHECK(file.diagnostics()[1].format() ==
+          "c.yaml:4:23: error: duplicate key 'a': it is already given above in the same map; "
+          "keep only one");
+}
+
+TEST_CASE("a second YAML document is an error, not ignored", "[core][config]") {
+    ConfigFile file("c.yaml", "a: 1\n---\nb: 2\n");
+    REQUIRE(ConfigSection::root(file));
+    CHECK_THAT(file.report(), Catch::StartsWith("c.yaml:3:1: error: a second YAML document "
+                                                "starts here (after '---')"));
+    ConfigFile trailing("c.yaml", "a: 1\n---\n");
+    REQUIRE(ConfigSection::root(trailing));
+    CHECK(trailing.error_count() == 1);
+    ConfigFile ended("c.yaml", "a: 1\n...\n"); // an end marker alone starts nothing
+    REQUIRE(ConfigSection::root(ended));
+    CHECK(ended.error_count() == 0);
+}
+
+TEST_CASE("a required string of spaces only is missing", "[core][config]") {
+    ConfigFile file("c.yaml", "reason: '   '\nname: ''\n");
+    const auto root = ConfigSection::root(file);
+    REQUIRE(root);
+    CHECK_FALSE(root->required_string("reason", "CHG-1234"));
+    CHECK_FALSE(root->required_string("name", "lab"));
+    CHECK(file.report() == "c.yaml:1:9: error: 'reason' must not be empty or only spaces (e.g. "
+                           "reason: CHG-1234)\n"
+                           "    reason: '   '\n"
+                           "            ^\n"
+                           "c.yaml:2:7: error: 'name' must not be empty (e.g. name: lab)\n"
+                           "    name: ''\n"
+                           "          ^");
+}
+
+TEST_CASE("a long source line is quoted as a window around the column", "[core][config]") {
+    // 5,000 nested lists: yaml-cpp gives up, and the error once quoted the whole line.
+    const std::string deep = "policies: " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+    ConfigFile file("c.yaml", deep);
+    CHECK_FALSE(ConfigSection::root(file));
+    const auto report = file.report();
+    CHECK(report.size() < 600);
+    CHECK_THAT(report, Catch::StartsWith("c.yaml:1:") && Catch::Contains("YAML nests too deeply"));
+    CHECK_THAT(report, Catch::Contains("\n    ...]]]]"));
+
+    // The column far right: the window is around it and the caret under it.
+    ConfigFile wide("c.yaml", "k: " + std::string(1000, 'x') + "\n");
+    wide.error({1, 800}, "here");
+    const auto lines = wide.report();
+    const auto quoted = lines.substr(lines.find('\n') + 1);
+    const auto source = quoted.substr(0, quoted.find('\n'));
+    const auto caret = quoted.substr(quoted.find('\n') + 1);
+    CHECK(source.size() == 4 + 3 + ConfigFile::kMaxQuotedChars + 3);
+    CHECK(source.starts_with("    ...xxx"));
+    CHECK(source.ends_with("xxx..."));
+    CHECK(caret.size() == 4 + 3 + ConfigFile::kMaxQuotedChars / 2 + 1);
+    CHECK(caret.back() == '^');
 }

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <limits>
+
 #include "core/time.hpp"
 
 using namespace snapgov;
@@ -55,4 +58,26 @@ TEST_CASE("invalid RFC 3339 timestamps are refused", "[core][time]") {
         INFO(bad);
         CHECK_FALSE(parse_rfc3339(bad).has_value());
     }
+}
+
+TEST_CASE("elapsed time saturates instead of overflowing", "[core][time]") {
+    using Limits = std::numeric_limits<std::int64_t>;
+    const TimePoint now = parse_rfc3339("2026-12-01T00:00:00Z").value();
+    const TimePoint lowest{seconds{Limits::min()}};
+    const TimePoint highest{seconds{Limits::max()}};
+    CHECK(elapsed(now - seconds{90}, now) == seconds{90});
+    CHECK(elapsed(now, now - seconds{90}) == seconds{-90});
+    CHECK(elapsed(lowest, now) == seconds::max());
+    CHECK(elapsed(highest, lowest) == seconds::min());
+    CHECK(elapsed(lowest, highest) == seconds::max());
+}
+
+TEST_CASE("times and durations outside the calendar format without overflow", "[core][time]") {
+    using Limits = std::numeric_limits<std::int64_t>;
+    CHECK(format_rfc3339(TimePoint{seconds{Limits::min()}}) == "@-9223372036854775808");
+    CHECK(format_rfc3339(TimePoint{seconds{253'402'300'799}}) == "9999-12-31T23:59:59Z");
+    CHECK(format_rfc3339(TimePoint{seconds{253'402'300'800}}) == "@253402300800");
+    CHECK(format_rfc3339(TimePoint{seconds{-62'167'219'200}}) == "0000-01-01T00:00:00Z");
+    CHECK(format_duration(seconds::min()) == "-106751991167300d15h");
+    CHECK(format_duration(seconds::max()) == "106751991167300d15h");
 }

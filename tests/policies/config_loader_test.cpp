@@ -2,6 +2,7 @@
 
 #include "policies/config_loader.hpp"
 #include "providers/builtin.hpp"
+#include "tests/support/support.hpp"
 
 using namespace snapgov;
 using namespace snapgov::policies;
@@ -182,11 +183,109 @@ TEST_CASE("a policy without mode runs in audit mode and says so", "[policies][lo
 
 TEST_CASE("${CONFIG_DIR} in a URI becomes the policy file's absolute folder",
           "[policies][loader]") {
+    testing::TempDir dir("snapgov-loader");
+    dir.write("host.xml", "<node/>");
     auto r = load_config_string("providers: [{name: a, type: libvirt, "
                                 "uri: 'test://${CONFIG_DIR}/host.xml'}]\n",
-                                "/etc/snapgov/policy.yaml");
+                                dir.str("policy.yaml"));
     REQUIRE(r.has_value());
-    CHECK(r->config.providers[0].endpoint() == "test:///etc/snapgov/host.xml");
+    CHECK(r->config.providers[0].endpoint() == "test://" + dir.str("host.xml"));
+}
+
+TEST_CASE("a test-driver host file is checked at load, at the URI", "[policies][loader][files]") {
+    testing::TempDir dir("snapgov-loader");
+    const auto msg = error_of("providers:\n"
+                              "  - {name: a, type: libvirt, uri: 'test:///nonexistent/host.xml'}\n"
+                              "  - {name: b, type: libvirt, uri: 'test://" +
+                              dir.path().string() + "'}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:2:35: error: libvirt provider 'a': the test "
+                                    "driver's host description '/nonexistent/host.xml' does not "
+                                    "exist"));
+    CHECK_THAT(msg, Catch::Contains("p.yaml:3:35: error: libvirt provider 'b': the test "
+                                    "driver's host description '" +
+                                    dir.path().string() + "' is a directory"));
+}
+
+TEST_CASE("an exemption reason of spaces only is refused like an empty one", "[policies][loader]") {
+    const auto msg = error_of("providers: [{name: a, type: libvirt, uri: 'test:///default'}]\n"
+                              "policies: [{name: p, mode: enforce, checkpoints: deny}]\n"
+                              "exemptions:\n"
+                              "  - {policy: p, vm: x, reason: '  \t ', expires: "
+                              "'2030-01-01T00:00:00Z'}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:4:32: error: 'reason' must not be empty or only "
+                                    "spaces"));
+}
+
+TEST_CASE("a label key given twice is an error, not last-wins", "[policies][loader]") {
+    const auto msg = error_of("providers: [{name: a, type: libvirt, uri: 'test:///default'}]\n"
+                              "policies:\n"
+                              "  - name: p\n"
+                              "    mode: enforce\n"
+                              "    checkpoints: deny\n"
+                              "    match: {labels: {tier: production, tier: dev}}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:6:40: error: duplicate key 'tier'"));
+}
+
+TEST_CASE("max_count 0 and max_age 0s need allow_delete_all", "[policies][loader]") {
+    const std::string head = "providers: [{name: a, type: libvirt, uri: 'test:///default'}]\n"
+                             "policies:\n";
+    auto msg = error_of(head + "  - {name: p, mode: enforce, max_count: 0}\n"
+                               "  - {name: q, mode: enforce, max_age: 0s}\n"
+                               "  - {name: r, mode: enforce, max_age: 0h0m}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:3:41: error: 'max_count: 0' makes every checkpoint "
+                                    "of the matched VMs a violation (enforce deletes them all); "
+                                    "if that is meant, add 'allow_delete_all: true'"));
+    CHECK_THAT(msg, Catch::Contains("p.yaml:4:39: error: 'max_age: 0s' makes every checkpoint"));
+    CHECK_THAT(msg, Catch::Contains("p.yaml:5:39: error: 'max_age: 0s' makes every checkpoint"));
+
+    auto r = load_config_string(
+        head + "  - {name: p, mode: enforce, max_count: 0, allow_delete_all: true}\n"
+               "  - {name: q, mode: enforce, max_count: 1, allow_delete_all: true}\n",
+        "p.yaml");
+    REQUIRE(r.has_value());
+    CHECK(r->config.policies[0].max_count == 0u);
+    REQUIRE(r->warnings.size() == 1);
+    CHECK_THAT(r->warnings[0].format(),
+               Catch::StartsWith("p.yaml:4:62: warning: 'allow_delete_all' has no effect"));
+}
+
+TEST_CASE("metrics_listen must be IP:PORT", "[policies][loader]") {
+    const std::string head = "providers: [{name: a, type: libvirt, uri: 'test:///default'}]\n"
+                             "daemon: {metrics_listen: '";
+    for (const char* bad : {"0.0.0.0", "0.0.0.0:", "localhost:9464", "1.2.3.4:0", "1.2.3.4:65536",
+                            "::1:9464", "[::1]", "[nope]:1", ":9464"}) {
+        CAPTURE(bad);
+        CHECK_THAT(error_of(head + bad + "'}\n"),
+                   Catch::Contains("p.yaml:2:26: error: 'metrics_listen'") &&
+                       Catch::Contains("give IP:PORT, e.g. 127.0.0.1:9464"));
+    }
+    for (const char* good : {"0.0.0.0:9464", "127.0.0.1:1", "[::1]:9464", "[::]:65535", ""}) {
+        CAPTURE(good);
+        CHECK(load_config_string(head + good + "'}\n", "p.yaml").has_value());
+    }
+}
+
+TEST_CASE("an empty provider list is refused", "[policies][loader]") {
+    const auto msg = error_of("providers: []\npolicies: [{name: p, mode: audit, "
+                              "checkpoints: deny}]\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:1:12: error: 'providers:' is empty; add at least "
+                                    "one"));
+}
+
+TEST_CASE("recipients are checked by the check the caller hands in, at their position",
+          "[policies][loader]") {
+    LoadChecks checks;
+    checks.recipient = [](const std::string& text) {
+        return text == "age1good" ? std::string() : std::string("not an age key");
+    };
+    auto r = policies::load_config_string(
+        "providers: [{name: a, type: libvirt, uri: 'test:///default'}]\n"
+        "memory_dumps: {recipients: [age1good, age1notakey]}\n",
+        "p.yaml", registry(), checks);
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error().message,
+               Catch::Contains("p.yaml:2:39: error: recipient: not an age key; make a key pair "
+                               "with age-keygen"));
 }
 
 TEST_CASE("a missing file is a clear error", "[policies][loader]") {

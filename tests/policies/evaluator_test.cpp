@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "policies/evaluator.hpp"
 
@@ -506,4 +508,43 @@ TEST_CASE("orphan dumps are never acted on when in doubt", "[evaluator][orphans]
     CHECK(doubtful.violations() == 3);
     CHECK(doubtful.actions.empty());
     CHECK(has_note(doubtful, "down"));
+}
+
+TEST_CASE("a checkpoint from the future is a finding of its own, never compliant",
+          "[evaluator][max_age][time]") {
+    auto p = policy("retention");
+    p.max_age = hours{72};
+    // Year 2100: its age was negative, so it stayed under max_age without a word.
+    Checkpoint future = cp("future", seconds{0});
+    future.created = parse_rfc3339("2100-01-01T00:00:00Z").value();
+    // Within the clock-skew allowance (5 minutes ahead) it is simply new.
+    const auto plan =
+        evaluate(inventory({vm("dev-1", {future, cp("skewed", -seconds{299})})}), {p}, {}, kNow);
+    CHECK(rules(plan) == std::vector<std::string>{"retention:future:future_checkpoint"});
+    CHECK(plan.violations() == 1u);
+    CHECK(plan.actions.empty()); // a wrong clock is no reason to delete anything
+    CHECK_THAT(plan.findings.at(0).detail,
+               Catch::StartsWith("created 2100-01-01T00:00:00Z, ") &&
+                   Catch::Contains("in the future (more than the 5m allowed for clock skew)"));
+
+    // A max_count policy would keep it as the newest: it is reported there too.
+    auto count = policy("count");
+    count.max_count = 5;
+    const auto counted = evaluate(inventory({vm("dev-1", {future})}), {count}, {}, kNow);
+    CHECK(rules(counted) == std::vector<std::string>{"count:future:future_checkpoint"});
+}
+
+TEST_CASE("creation times at the limits of 64-bit seconds do not overflow",
+          "[evaluator][max_age][time]") {
+    auto p = policy("retention");
+    p.max_age = hours{72};
+    Checkpoint ancient = cp("ancient", seconds{0});
+    ancient.created = TimePoint{seconds{std::numeric_limits<std::int64_t>::min() + 1}};
+    Checkpoint far = cp("far", seconds{0});
+    far.created = TimePoint{seconds::max()};
+    const auto plan = evaluate(inventory({vm("dev-1", {ancient, far})}), {p}, {}, kNow);
+    // The ancient one was -(huge) seconds old after the overflow and escaped max_age.
+    CHECK(rules(plan) ==
+          std::vector<std::string>{"retention:ancient:max_age", "retention:far:future_checkpoint"});
+    CHECK(deleted(plan) == std::vector<std::string>{"ancient"});
 }

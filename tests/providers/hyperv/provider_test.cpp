@@ -2,7 +2,10 @@
 // seen by a second collection, job failures, factory validation.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 
 #include <sys/stat.h>
 
@@ -466,10 +469,15 @@ TEST_CASE("a ReturnValue that is not a 32-bit unsigned number is a provider erro
 namespace {
 
 /// Loads a policy file with the Hyper-V provider as the only known type.
-Result<policies::LoadedConfig> load(const std::string& yaml) {
+Result<policies::LoadedConfig> load(const std::string& yaml, const std::string& name = "p.yaml") {
     ProviderRegistry registry;
     REQUIRE(registry.add(std::make_unique<HypervFactory>()));
-    return policies::load_config_string(yaml, "p.yaml", registry);
+    return policies::load_config_string(yaml, name, registry);
+}
+
+/// The test password file, as a YAML value.
+std::string password() {
+    return "'" + TestPki::get().password_file + "'";
 }
 
 std::string load_error(const std::string& yaml) {
@@ -482,15 +490,21 @@ std::string load_error(const std::string& yaml) {
 } // namespace
 
 TEST_CASE("the parser reads every Hyper-V key", "[provider][config]") {
+    const auto& pki = TestPki::get();
     auto r = load("providers:\n"
                   "  - name: hv01\n"
                   "    type: hyperv\n"
                   "    endpoint: https://hv01.example.org:5986/wsman\n"
-                  "    auth: {method: certificate, cert_file: '${CONFIG_DIR}/c.pem', "
-                  "key_file: /k.pem}\n"
-                  "    tls: {ca_file: /ca.pem, insecure: yes}\n"
-                  "    connect_timeout: 3s\n"
-                  "policies: []\n");
+                  "    auth: {method: certificate, cert_file: '${CONFIG_DIR}/client.pem', "
+                  "key_file: '" +
+                      pki.client_key +
+                      "'}\n"
+                      "    tls: {ca_file: '" +
+                      pki.server_cert +
+                      "', insecure: yes}\n"
+                      "    connect_timeout: 3s\n"
+                      "policies: []\n",
+                  pki.dir + "/p.yaml");
     REQUIRE(r);
     CHECK(r->warnings.empty());
     const auto& spec = r->config.providers.at(0);
@@ -499,10 +513,9 @@ TEST_CASE("the parser reads every Hyper-V key", "[provider][config]") {
     const auto* settings = spec.settings_as<HypervSettings>();
     REQUIRE(settings != nullptr);
     CHECK(settings->auth.method == "certificate");
-    CHECK(settings->auth.cert_file.ends_with("/c.pem"));
-    CHECK(settings->auth.cert_file.find("${CONFIG_DIR}") == std::string::npos);
-    CHECK(settings->auth.key_file == "/k.pem");
-    CHECK(settings->tls.ca_file == "/ca.pem");
+    CHECK(settings->auth.cert_file == pki.dir + "/client.pem");
+    CHECK(settings->auth.key_file == pki.client_key);
+    CHECK(settings->tls.ca_file == pki.server_cert);
     CHECK(settings->tls.insecure);
     CHECK_FALSE(settings->insecure_http);
     CHECK(HypervFactory().validate(spec));
@@ -535,7 +548,8 @@ TEST_CASE("an unknown auth method is reported at its value by the parser", "[pro
 TEST_CASE("settings that cannot work are errors at the key to change", "[provider][config]") {
     // Plain http without insecure_http: at the endpoint.
     auto msg = load_error("providers: [{name: x, type: hyperv, endpoint: http://h/wsman, auth: "
-                          "{method: basic, username: u, password_file: /nonexistent}}]\n");
+                          "{method: basic, username: u, password_file: " +
+                          password() + "}}]\n");
     CHECK_THAT(msg, Catch::StartsWith("p.yaml:1:47: error: hyperv provider 'x': endpoint uses "
                                       "plain http, which exposes credentials; use https:// or "
                                       "set insecure_http: true"));
@@ -554,7 +568,8 @@ TEST_CASE("settings that cannot work are errors at the key to change", "[provide
     // A wrong type is reported once, as a type error.
     msg = load_error("providers: [{name: x, type: hyperv, endpoint: https://h/wsman, "
                      "insecure_http: maybe, auth: {method: basic, username: u, "
-                     "password_file: /p}}]\n");
+                     "password_file: " +
+                     password() + "}}]\n");
     CHECK_THAT(msg, Catch::StartsWith("p.yaml:1:79: error: 'insecure_http' must be true or "
                                       "false\n"));
     CHECK_THAT(msg, !Catch::Contains("error: hyperv provider"));
@@ -565,7 +580,9 @@ TEST_CASE("an unknown Hyper-V key is a warning at its position", "[provider][con
                   "  - name: hv01\n"
                   "    type: hyperv\n"
                   "    endpoint: https://hv01/wsman\n"
-                  "    auth: {method: basic, username: u, password_file: /p}\n"
+                  "    auth: {method: basic, username: u, password_file: " +
+                  password() +
+                  "}\n"
                   "    uri: qemu:///system\n"
                   "    tls: {ca_flie: /ca.pem}\n"
                   "policies: []\n");
@@ -577,4 +594,57 @@ TEST_CASE("an unknown Hyper-V key is a warning at its position", "[provider][con
     CHECK(r->warnings[1].format() ==
           "p.yaml:7:11: warning: unknown key 'ca_flie' in 'tls' is ignored (known: ca_file, "
           "insecure)");
+}
+
+TEST_CASE("files the Hyper-V settings name are checked at load, at their key",
+          "[provider][config][files]") {
+    const auto& pki = TestPki::get();
+    const std::string head = "providers:\n"
+                             "  - name: hv01\n"
+                             "    type: hyperv\n"
+                             "    endpoint: https://hv01/wsman\n";
+    // A directory as the password file passed `policy check`, then every command crashed.
+    auto msg = load_error(head + "    auth: {method: basic, username: u, password_file: '" +
+                          pki.dir + "'}\n");
+    CHECK_THAT(msg, Catch::StartsWith("p.yaml:5:55: error: 'password_file': '" + pki.dir +
+                                      "' is a directory; give the path of a file"));
+
+    // A TLS key of mode 0640 was accepted while a password file of 0640 was refused.
+    const std::string key = pki.dir + "/key-0640.pem";
+    std::filesystem::copy_file(pki.client_key, key,
+                               std::filesystem::copy_options::overwrite_existing);
+    ::chmod(key.c_str(), 0640);
+    msg = load_error(head + "    auth: {method: certificate, cert_file: '" + pki.client_cert +
+                     "', key_file: '" + key + "'}\n");
+    CHECK_THAT(msg, Catch::Contains("error: 'key_file': '" + key +
+                                    "' holds a secret but is accessible by group or others "
+                                    "(mode 0640); run chmod 600 on it"));
+
+    // A 0600 password file owned by someone else was accepted.
+    const std::string foreign = pki.dir + "/foreign-password";
+    std::filesystem::copy_file(pki.password_file, foreign,
+                               std::filesystem::copy_options::overwrite_existing);
+    ::chmod(foreign.c_str(), 0600);
+    REQUIRE(::chown(foreign.c_str(), 65534, 65534) == 0);
+    msg = load_error(head + "    auth: {method: basic, username: u, password_file: '" + foreign +
+                     "'}\n");
+    CHECK_THAT(msg, Catch::Contains("is owned by uid 65534"));
+
+    // A CA file that does not exist: at tls.ca_file.
+    msg = load_error(head + "    auth: {method: basic, username: u, password_file: " + password() +
+                     "}\n    tls: {ca_file: /nonexistent/ca.pem}\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:6:20: error: 'ca_file': '/nonexistent/ca.pem' does "
+                                    "not exist"));
+
+    // The same rule when the provider reads the key later (the file may have changed).
+    auto settings = std::make_shared<HypervSettings>();
+    settings->endpoint_url = "https://127.0.0.1:1/wsman";
+    settings->auth = AuthSettings{"certificate", "", "", pki.client_cert, key};
+    ProviderSpec spec;
+    spec.name = "hv01";
+    spec.type = "hyperv";
+    spec.settings = settings;
+    auto created = HypervFactory().create(spec);
+    REQUIRE_FALSE(created);
+    CHECK_THAT(created.error().message, Catch::Contains("mode 0640"));
 }
