@@ -35,7 +35,8 @@ std::optional<Seconds> positive_duration(const ConfigSection& section, std::stri
 }
 
 /// What is wrong with a `HOST:PORT` to listen on (IPv4 or bracketed IPv6 address, port
-/// 1-65535), or "" when nothing is. Host names are refused: the daemon binds an address.
+/// 0-65535; 0 asks for any free port, which `snapgov status` then shows), or "" when nothing
+/// is. Host names are refused: the daemon binds an address.
 std::string listen_problem(const std::string& text) {
     const auto colon = text.rfind(':');
     if (colon == std::string::npos) {
@@ -45,9 +46,8 @@ std::string listen_problem(const std::string& text) {
     const std::string port = text.substr(colon + 1);
     unsigned value = 0;
     const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value == 0 ||
-        value > 65535) {
-        return "has no valid port (1-65535)";
+    if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
+        return "has no valid port (0-65535)";
     }
     unsigned char address[16];
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
