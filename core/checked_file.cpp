@@ -9,25 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/unique_fd.hpp"
+
 namespace snapgov {
 namespace {
-
-/// An open file descriptor, closed when it goes away.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    [[nodiscard]] int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 std::string octal(mode_t mode) {
     std::ostringstream out;
@@ -57,7 +42,7 @@ Result<void> open_checked(const std::string& path, const FileRule& rule, int& fd
                                 " (uid " + std::to_string(::geteuid()) +
                                 "); fix its permissions or those of its folders");
     }
-    Fd guard(fd);
+    const UniqueFd guard(fd);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
         return refuse(path, std::string("cannot be examined: ") + std::strerror(errno));
@@ -101,7 +86,7 @@ Result<void> open_checked(const std::string& path, const FileRule& rule, int& fd
 Result<void> check_file(const std::string& path, const FileRule& rule) {
     int fd = -1;
     auto r = open_checked(path, rule, fd);
-    Fd guard(fd);
+    const UniqueFd guard(fd);
     return r;
 }
 
@@ -110,7 +95,7 @@ Result<std::string> read_checked_file(const std::string& path, const FileRule& r
     if (auto r = open_checked(path, rule, fd); !r) {
         return tl::unexpected(r.error());
     }
-    Fd guard(fd);
+    const UniqueFd guard(fd);
     // Blocking reads from here: it is a regular file.
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags >= 0) {

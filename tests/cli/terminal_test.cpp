@@ -10,27 +10,12 @@
 #include <unistd.h>
 
 #include "cli/render/terminal.hpp"
+#include "core/unique_fd.hpp"
 
+using snapgov::UniqueFd;
 using snapgov::cli::terminal_width;
 
 namespace {
-
-/// An open file descriptor, closed on scope exit.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    [[nodiscard]] int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 /// Sets or unsets COLUMNS for the scope, then puts back what was there.
 class ColumnsEnv {
@@ -62,12 +47,12 @@ TEST_CASE("a pipe, a file and a closed descriptor have no width limit", "[cli][t
     const ColumnsEnv columns("77"); // ignored: not a terminal
     int ends[2];
     REQUIRE(::pipe(ends) == 0);
-    const Fd read_end(ends[0]);
-    const Fd write_end(ends[1]);
+    const UniqueFd read_end(ends[0]);
+    const UniqueFd write_end(ends[1]);
     CHECK(terminal_width(write_end.get()) == 0);
     CHECK(terminal_width(read_end.get()) == 0);
 
-    const Fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    const UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     REQUIRE(null.get() >= 0);
     CHECK(terminal_width(null.get()) == 0);
 
@@ -76,14 +61,14 @@ TEST_CASE("a pipe, a file and a closed descriptor have no width limit", "[cli][t
 
 TEST_CASE("a terminal's width is its window size, or COLUMNS when that is a positive number",
           "[cli][terminal]") {
-    const Fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    const UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (master.get() < 0 || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0) {
         WARN("no pseudo-terminal on this machine: not checked");
         return;
     }
     const char* name = ::ptsname(master.get());
     REQUIRE(name != nullptr);
-    const Fd tty(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    const UniqueFd tty(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
     REQUIRE(tty.get() >= 0);
 
     winsize size{};
