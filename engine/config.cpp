@@ -1,20 +1,15 @@
 #include "engine/config.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-
-#include <sys/stat.h>
-
 #include <openssl/evp.h>
 
+#include "core/checked_file.hpp"
 #include "dumps/age_keys.hpp"
 
 namespace snapgov::engine {
 namespace {
 
 /// Policy files are small; anything larger is a mistake (a dump given as -c).
-constexpr off_t kMaxPolicyBytes = off_t{16} << 20;
+constexpr FileRule kPolicyFile{false, std::uintmax_t{16} << 20};
 
 Result<std::string> sha256_hex(const std::string& data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
@@ -36,37 +31,21 @@ Result<std::string> sha256_hex(const std::string& data) {
 
 Result<LoadedConfig> load_config(const std::string& path,
                                  const providers::ProviderRegistry& registry) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return fail(ErrorCode::config,
-                    path + ": cannot read the policy file: " + std::strerror(errno) +
-                        "; check the path given with -c/--config");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return fail(ErrorCode::config,
-                    path + ": not a regular file; give the path of a YAML policy file");
-    }
-    if (st.st_size > kMaxPolicyBytes) {
-        return fail(ErrorCode::config, path + ": larger than " +
-                                           std::to_string(kMaxPolicyBytes >> 20) +
-                                           " MiB; this is not a policy file");
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
-    if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
-        return fail(ErrorCode::config,
-                    path + ": cannot read the policy file: " + std::strerror(errno));
+    // The same checks as every file a config names: exists, regular, readable, bounded.
+    auto bytes = read_checked_file(path, kPolicyFile);
+    if (!bytes) {
+        return tl::unexpected(bytes.error().with_context("policy file"));
     }
     policies::LoadChecks checks;
     checks.recipient = [](const std::string& text) {
         auto recipient = dumps::X25519Recipient::parse(text);
         return recipient ? std::string() : recipient.error().message;
     };
-    auto parsed = policies::load_config_string(bytes, path, registry, checks);
+    auto parsed = policies::load_config_string(*bytes, path, registry, checks);
     if (!parsed) {
         return tl::unexpected(parsed.error());
     }
-    auto hash = sha256_hex(bytes);
+    auto hash = sha256_hex(*bytes);
     if (!hash) {
         return tl::unexpected(hash.error());
     }

@@ -210,7 +210,8 @@ TEST_CASE("usage mistakes are named: unknown command, empty --now, a folder as p
     TempDir dir("snapgov-cli");
     r = run_snapgov("policy check " + dir.path().string());
     CHECK(r.exit_code == 2);
-    CHECK_THAT(r.err, Catch::Contains(dir.path().string() + ": not a regular file"));
+    CHECK_THAT(r.err, Catch::Contains("policy file: '" + dir.path().string() +
+                                      "' is a directory; give the path of a file"));
 }
 
 TEST_CASE("policy check parses recipients as age keys", "[cli]") {
