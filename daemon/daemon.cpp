@@ -280,8 +280,9 @@ private:
         if (!last_.ran || last_.exit_code != 2 || scope == PassScope::full) {
             log::debug(std::string(engine::to_string(scope)) + " pass: " + summary);
         }
-        const bool all_up = pass.errors.empty();
-        if (!ready_sent_ && all_up) {
+        // READY=1 after the first pass, whatever the providers' health: a host that is down
+        // is reported (status, metrics, log, STATUS=) and retried, never a start failure.
+        if (!ready_sent_) {
             ready_sent_ = true;
             notify("READY=1\nSTATUS=" + summary);
             log::info("ready: " + summary);

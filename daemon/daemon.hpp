@@ -12,9 +12,10 @@
 /// Signals: SIGHUP re-reads and validates the policy file (an invalid one is logged with
 /// FILE:LINE:COL and the running policy stays); SIGTERM/SIGINT let the action in flight
 /// finish, start no new one, and exit 0 (after at most `kShutdownGrace` if a provider call
-/// hangs). systemd: READY=1 after the first pass in which every provider answered,
-/// STATUS= after each pass, WATCHDOG=1 when WATCHDOG_USEC is set, RELOADING=1/READY=1
-/// around reloads, STOPPING=1 on shutdown; without systemd these are no-ops.
+/// hangs). systemd: READY=1 after the first pass, whatever the providers' health (one
+/// that is down is reported and retried), STATUS= after each pass, WATCHDOG=1 when
+/// WATCHDOG_USEC is set, RELOADING=1/READY=1 around reloads, STOPPING=1 on shutdown;
+/// without systemd these are no-ops.
 
 #include <chrono>
 #include <memory>

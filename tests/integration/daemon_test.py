@@ -285,6 +285,47 @@ def part1(work):
         daemon.stop(signal.SIGKILL)
 
 
+def part_down_at_start(work):
+    print("# part: a provider that is down at start does not hold READY=1 back")
+    host = os.path.join(work, "host-down.xml")
+    shutil.copy(os.path.join(EXAMPLES, "host.xml"), host)
+    sock = os.path.join(work, "run", "control-down.sock")
+    port = free_port()
+    policy = os.path.join(work, "policy-down.yaml")
+    write_policy(policy, "test://" + host, sock, port)
+    # A second provider whose libvirtd socket does not exist: down from the first pass on.
+    missing = os.path.join(work, "no-libvirtd", "libvirt-sock")
+    text = open(policy).read().replace(
+        "providers:\n",
+        f'providers:\n  - {{name: gone, type: libvirt, uri: "qemu+unix:///system?socket={missing}"}}\n',
+        1)
+    with open(policy, "w") as f:
+        f.write(text)
+    notify = Notify(os.path.join(work, "notify-down.sock"))
+    daemon = Daemon(policy, {"NOTIFY_SOCKET": notify.path})
+    try:
+        check("READY=1 arrives although one provider is down", notify.wait("READY=1", 20),
+              daemon.stderr()[-800:])
+        ready = [m for m in notify.messages if "READY=1" in m]
+        check("READY's STATUS= says a provider is down",
+              len(ready) == 1 and "1 provider(s) down" in ready[0], ready)
+        status = json.loads(request(sock, '{"command":"status"}'))
+        up = {p["name"]: p["up"] for p in status["providers"]}
+        check("status reports the down provider and the healthy one",
+              up == {"gone": False, "lab": True}, status["providers"])
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        check("/metrics reports the provider down",
+              'snapgov_provider_up{provider="gone",type="libvirt"} 0' in text, text[:600])
+        check("the log names the down provider", "gone" in daemon.stderr(),
+              daemon.stderr()[-800:])
+        check("the daemon keeps running", daemon.proc.poll() is None)
+        code = daemon.stop(signal.SIGTERM)
+        check("SIGTERM exits 0", code == 0, code)
+    finally:
+        daemon.stop(signal.SIGKILL)
+        notify.sock.close()
+
+
 LIBVIRTD_SH = os.path.join(HERE, "libvirtd.sh")
 PRIVATE = {"uri": None}  # the private libvirtd's URI, once started
 
@@ -438,6 +479,7 @@ def main():
     os.makedirs(os.path.join(work, "run"), mode=0o755)
     try:
         part1(work)
+        part_down_at_start(work)
         if "--no-qemu" not in sys.argv:
             part2(work)
     finally:
