@@ -268,11 +268,7 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
             w.result.outcome = Outcome::not_verified;
             w.result.verification = "not verified: " + seen.error().message;
             log::error(std::string(policies::to_string(w.result.action.kind)) + " on " +
-                       (w.result.action.path.empty()
-                            ? w.result.action.provider + "/" + w.result.action.vm + " " +
-                                  w.result.action.checkpoint
-                            : w.result.action.path) +
-                       ": " + w.result.verification);
+                       policies::where(w.result.action) + ": " + w.result.verification);
         };
         for (auto& w : work) {
             verify(w);

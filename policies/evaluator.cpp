@@ -346,7 +346,13 @@ private:
             if (!limit || age <= *limit) {
                 continue;
             }
-            std::string detail = "age " + format_duration(age) + " exceeds ";
+            // Rounded to two units an age just past the limit would read as the limit
+            // itself ("age 3d exceeds max_age 3d"): then say by how much it is past.
+            const std::string age_text =
+                format_duration(age) == format_duration(*limit)
+                    ? format_duration(*limit) + " + " + format_duration(age - *limit)
+                    : format_duration(age);
+            std::string detail = "age " + age_text + " exceeds ";
             if (from_ttl) {
                 detail += "ttl=" + format_duration(*limit) + " from its description";
                 if (policy.max_age) {
@@ -358,7 +364,7 @@ private:
             if (report(policy, &cp, from_ttl ? rule::kTtl : rule::kMaxAge, detail)) {
                 want_delete(cp, Cause::age, policy,
                             (from_ttl ? "ttl " : "max_age ") + format_duration(*limit) +
-                                " exceeded (age " + format_duration(age) + ")");
+                                " exceeded (age " + age_text + ")");
             }
         }
     }

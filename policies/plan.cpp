@@ -19,6 +19,28 @@ DumpFileState file_state(const DumpFacts& facts, const std::string& path) {
     return it == facts.files.end() ? DumpFileState::unknown : it->second;
 }
 
+namespace {
+std::string where(const std::string& provider, const std::string& vm, const std::string& cp,
+                  const std::string& path) {
+    if (provider.empty() && vm.empty() && !path.empty()) {
+        return path; // an orphan dump: a file, not a checkpoint
+    }
+    std::string out = provider + "/" + vm;
+    if (!cp.empty()) {
+        out += " @ " + cp;
+    }
+    return out;
+}
+} // namespace
+
+std::string where(const Finding& f) {
+    return where(f.provider, f.vm, f.checkpoint, f.path);
+}
+
+std::string where(const PlannedAction& a) {
+    return where(a.provider, a.vm, a.checkpoint, a.path);
+}
+
 std::string_view to_string(ActionKind kind) noexcept {
     switch (kind) {
     case ActionKind::delete_checkpoint: return "delete_checkpoint";

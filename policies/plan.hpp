@@ -75,6 +75,11 @@ struct PlannedAction {
     std::string path; ///< the dump file of `wipe_orphan`/`encrypt_orphan` (provider/vm empty)
 };
 
+/// Where a finding or an action is, as every output spells it: "provider/vm @ checkpoint",
+/// "provider/vm" for a VM, or the file's path for an orphan dump.
+[[nodiscard]] std::string where(const Finding& finding);
+[[nodiscard]] std::string where(const PlannedAction& action);
+
 struct Plan {
     std::vector<Finding> findings;
     std::vector<PlannedAction> actions;

@@ -24,18 +24,6 @@ using policies::PlannedAction;
 
 namespace {
 
-std::string where(const std::string& provider, const std::string& vm, const std::string& cp,
-                  const std::string& path = {}) {
-    if (provider.empty() && vm.empty() && !path.empty()) {
-        return path; // an orphan dump: a file, not a checkpoint
-    }
-    std::string out = provider + "/" + vm;
-    if (!cp.empty()) {
-        out += " @ " + cp;
-    }
-    return out;
-}
-
 std::string plural(std::size_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
@@ -111,7 +99,7 @@ std::string findings_text(const Plan& plan, std::size_t width) {
             detail = "EXEMPT: " + f.exemption + "; " + detail;
         }
         t.add({std::string(to_string(f.mode)), f.policy,
-               where(f.provider, f.vm, f.checkpoint, f.path), f.rule, detail});
+               policies::where(f), f.rule, detail});
     }
     return t.render("  ", width);
 }
@@ -343,7 +331,7 @@ std::string plan_text(const PassResult& pass, const policies::Config& config, st
                 }
             }
             t.add({std::to_string(i + 1), std::string(to_string(a.kind)),
-                   where(a.provider, a.vm, a.checkpoint, a.path), reason});
+                   policies::where(a), reason});
         }
         out += t.render("  ", width);
     }
@@ -420,7 +408,7 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
             ++counts[r.outcome];
             t.add({std::string(to_string(r.outcome)) + (r.follow_up ? " +" : ""),
                    std::string(to_string(r.action.kind)),
-                   where(r.action.provider, r.action.vm, r.action.checkpoint, r.action.path),
+                   policies::where(r.action),
                    r.action.reason, r.summary()});
         }
         out += t.render("  ", width);

@@ -102,6 +102,19 @@ TEST_CASE("max_age: age equal to max_age is compliant, one second more violates"
           (row.violates ? std::vector<std::string>{"c"} : std::vector<std::string>{}));
 }
 
+TEST_CASE("an age just past max_age says by how much, not 'age 3d exceeds max_age 3d'",
+          "[evaluator][max_age][messages]") {
+    auto p = policy("retention");
+    p.max_age = hours{72};
+    const auto near = evaluate(inventory({vm("dev-1", {cp("c", hours{72} + seconds{3})})}), {p},
+                               {}, kNow);
+    REQUIRE(near.findings.size() == 1);
+    CHECK(near.findings[0].detail == "age 3d + 3s exceeds max_age 3d");
+    const auto far = evaluate(inventory({vm("dev-1", {cp("c", hours{75})})}), {p}, {}, kNow);
+    REQUIRE(far.findings.size() == 1);
+    CHECK(far.findings[0].detail == "age 3d3h exceeds max_age 3d");
+}
+
 TEST_CASE("max_count keeps the newest by creation time", "[evaluator][max_count]") {
     auto p = policy("count");
     p.max_count = 2;
@@ -547,4 +560,19 @@ TEST_CASE("creation times at the limits of 64-bit seconds do not overflow",
     CHECK(rules(plan) ==
           std::vector<std::string>{"retention:ancient:max_age", "retention:far:future_checkpoint"});
     CHECK(deleted(plan) == std::vector<std::string>{"ancient"});
+}
+
+TEST_CASE("where() spells a checkpoint, a VM and an orphan file as every output does",
+          "[plan][messages]") {
+    PlannedAction a;
+    a.provider = "lab";
+    a.vm = "dev-1";
+    a.checkpoint = "c1";
+    CHECK(where(a) == "lab/dev-1 @ c1");
+    a.checkpoint.clear();
+    CHECK(where(a) == "lab/dev-1");
+    PlannedAction orphan;
+    orphan.kind = ActionKind::wipe_orphan;
+    orphan.path = "/var/lib/libvirt/qemu/snapshot/x.mem";
+    CHECK(where(orphan) == "/var/lib/libvirt/qemu/snapshot/x.mem");
 }
