@@ -268,12 +268,10 @@ private:
         for (const auto& r : pass.results) {
             if (r.outcome == Outcome::done) {
                 log::info(std::string(policies::to_string(r.action.kind)) + " " +
-                          r.action.provider + "/" + r.action.vm +
-                          (r.action.checkpoint.empty() ? "" : " @ " + r.action.checkpoint) + ": " +
-                          r.action.reason);
+                          policies::where(r.action) + ": " + r.action.reason);
             } else if (r.outcome == Outcome::failed || r.outcome == Outcome::not_verified) {
                 log::error(std::string(policies::to_string(r.action.kind)) + " " +
-                           r.action.provider + "/" + r.action.vm + ": " + r.detail);
+                           policies::where(r.action) + ": " + r.detail);
             }
         }
         const std::string summary = status_line();
@@ -312,24 +310,28 @@ private:
     }
 
     void record(const PassResult& pass) {
-        last_.ran = true;
-        last_.time = pass.now;
-        last_.scope = engine::to_string(pass.scope);
-        last_.exit_code = pass.exit_code();
-        last_.duration_seconds = pass.duration.count();
-        last_.vms = pass.plan.vms;
-        last_.checkpoints = pass.plan.checkpoints;
-        last_.violations = pass.remaining().violations();
-        last_.exempt = pass.remaining().exempt();
-        last_.done = last_.failed = last_.skipped = 0;
+        LastPass l;
+        l.ran = true;
+        l.time = pass.now;
+        l.scope = engine::to_string(pass.scope);
+        l.exit_code = pass.exit_code();
+        l.duration_seconds = pass.duration.count();
+        l.vms = pass.plan.vms;
+        l.checkpoints = pass.plan.checkpoints;
+        l.violations = pass.remaining().violations();
+        l.exempt = pass.remaining().exempt();
         for (const auto& r : pass.results) {
             if (r.outcome == Outcome::done) {
-                ++last_.done;
+                ++l.done;
             } else if (r.outcome == Outcome::failed || r.outcome == Outcome::not_verified) {
-                ++last_.failed;
+                ++l.failed;
             } else {
-                ++last_.skipped;
+                ++l.skipped;
             }
+        }
+        last_ = l;
+        if (pass.scope == PassScope::full) {
+            last_full_ = l;
         }
         ++passes_;
     }
@@ -340,7 +342,7 @@ private:
             down += h.up ? 0 : 1;
         }
         return std::to_string(last_.vms) + " VMs, " + std::to_string(last_.checkpoints) +
-               " checkpoints, " + std::to_string(last_.violations) + " violations, " +
+               " checkpoints seen, " + std::to_string(last_.violations) + " violations remain, " +
                std::to_string(last_.done) + " actions done in the last " + last_.scope + " pass" +
                (down > 0 ? ", " + std::to_string(down) + " provider(s) down" : "");
     }
@@ -371,22 +373,29 @@ private:
             providers.push_back(std::move(p));
         }
         o["providers"] = std::move(providers);
-        if (last_.ran) {
-            o["last_pass"] = json::object{{"time", format_rfc3339(last_.time)},
-                                          {"scope", last_.scope},
-                                          {"exit_code", last_.exit_code},
-                                          {"duration_seconds", last_.duration_seconds},
-                                          {"vms", last_.vms},
-                                          {"checkpoints", last_.checkpoints},
-                                          {"violations", last_.violations},
-                                          {"exempt", last_.exempt},
-                                          {"actions_done", last_.done},
-                                          {"actions_failed", last_.failed},
-                                          {"actions_skipped", last_.skipped}};
-        } else {
-            o["last_pass"] = nullptr;
-        }
+        // The last pass, and the last full one: a deny pass looks only at VMs under
+        // `checkpoints: deny` and comes every few seconds, so its counts differ from the
+        // full pass's (which the metrics report).
+        o["last_pass"] = pass_json(last_);
+        o["last_full_pass"] = pass_json(last_full_);
         return o;
+    }
+
+    static json::value pass_json(const LastPass& l) {
+        if (!l.ran) {
+            return nullptr;
+        }
+        return json::object{{"time", format_rfc3339(l.time)},
+                            {"scope", l.scope},
+                            {"exit_code", l.exit_code},
+                            {"duration_seconds", l.duration_seconds},
+                            {"vms", l.vms},
+                            {"checkpoints", l.checkpoints},
+                            {"violations", l.violations},
+                            {"exempt", l.exempt},
+                            {"actions_done", l.done},
+                            {"actions_failed", l.failed},
+                            {"actions_skipped", l.skipped}};
     }
 
     void on_request(const std::string& line, ControlServer::Reply reply) {
@@ -519,6 +528,7 @@ private:
     std::vector<std::function<void(const PassResult&)>> waiters_;
 
     LastPass last_;
+    LastPass last_full_;
     std::size_t passes_ = 0;
     std::vector<engine::ProviderHealth> health_;
     std::shared_ptr<Metrics> metrics_ = std::make_shared<Metrics>();

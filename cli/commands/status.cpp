@@ -67,6 +67,31 @@ private:
 };
 
 /// The text form of a status reply, or nullopt (with `why`) when it is malformed.
+/// One line for a pass object of the reply; false (and `why`) if it is malformed.
+bool pass_text(const std::string& label, const json::value& value, std::string& out,
+               std::string& why) {
+    if (!value.is_object()) {
+        why = "'" + label + "' is not an object";
+        return false;
+    }
+    const Reply l(value.get_object());
+    const auto time = l.str("time");
+    const auto scope = l.str("scope");
+    const auto vms = l.num("vms");
+    const auto cps = l.num("checkpoints");
+    const auto violations = l.num("violations");
+    const auto done = l.num("actions_done");
+    if (!time || !scope || !vms || !cps || !violations || !done) {
+        why = label + ": " + l.problem();
+        return false;
+    }
+    out += "  " + label + ": " + escape_text(*time) + " (" + escape_text(*scope) + "), " +
+           std::to_string(*vms) + " VMs, " + std::to_string(*cps) + " checkpoints seen, " +
+           std::to_string(*done) + " actions done, " + std::to_string(*violations) +
+           " violations remain\n";
+    return true;
+}
+
 std::optional<std::string> status_text(const json::object& s, std::string& why) {
     const Reply r(s);
     std::string out = "snapgov daemon: ";
@@ -104,27 +129,16 @@ std::optional<std::string> status_text(const json::object& s, std::string& why) 
         }
         out += "\n";
     }
+    // The last pass, then the last full pass when the last one was a fast deny pass: their
+    // counts differ (a deny pass looks only at VMs under `checkpoints: deny`).
     if (last->is_null()) {
         out += "  no pass finished yet\n";
-    } else if (!last->is_object()) {
-        why = "'last_pass' is not an object";
+    } else if (!pass_text("last pass", *last, out, why)) {
         return std::nullopt;
-    } else {
-        const Reply l(last->get_object());
-        const auto time = l.str("time");
-        const auto scope = l.str("scope");
-        const auto vms = l.num("vms");
-        const auto cps = l.num("checkpoints");
-        const auto violations = l.num("violations");
-        const auto done = l.num("actions_done");
-        if (!time || !scope || !vms || !cps || !violations || !done) {
-            why = "last_pass: " + l.problem();
-            return std::nullopt;
-        }
-        out += "  last pass: " + escape_text(*time) + " (" + escape_text(*scope) + "), " +
-               std::to_string(*vms) + " VMs, " + std::to_string(*cps) + " checkpoints, " +
-               std::to_string(*violations) + " violations, " + std::to_string(*done) +
-               " actions done\n";
+    } else if (const auto* full = r.find("last_full_pass");
+               full != nullptr && !full->is_null() && *full != *last &&
+               !pass_text("last full pass", *full, out, why)) {
+        return std::nullopt;
     }
     if (const auto* m = r.find("metrics"); m != nullptr && m->is_string()) {
         out += "  metrics: " + escape_text(m->get_string()) + "\n";
