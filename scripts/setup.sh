@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages snapgov needs to build, test and run its demo.
 # Idempotent: packages already present are left alone; apt runs only when something is missing.
-# Usage: scripts/setup.sh [--with-integration]
-#   --with-integration  also install libvirtd, QEMU and the age tool (for the full test suite)
+# Usage: scripts/setup.sh [--with-integration] [--package] [--demo]
+#   --with-integration  also install libvirtd, QEMU, the age tool and the package test's tools
+#                       (for the full test suite)
+#   --package           also install dpkg-dev (dpkg-shlibdeps, for scripts/package.sh)
+#   --demo              also install the age tool (the demo decrypts with it)
 set -euo pipefail
 
 build_pkgs=(
@@ -11,14 +14,20 @@ build_pkgs=(
   libssl-dev libyaml-cpp-dev libpugixml-dev libcli11-dev libexpected-dev
   libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
 )
-# Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test servers.
-test_pkgs=(libvirt-clients age python3 openssl clang-format)
+# Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test
+# servers; and what the package test uses: dpkg-shlibdeps (dpkg-dev), man, systemd-analyze.
+test_pkgs=(libvirt-clients age python3 openssl clang-format dpkg-dev man-db systemd)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--with-integration" ]]; then
-  want+=("${test_pkgs[@]}" "${integration_pkgs[@]}")
-fi
+for arg in "$@"; do
+  case $arg in
+    --with-integration) want+=("${test_pkgs[@]}" "${integration_pkgs[@]}") ;;
+    --package) want+=(dpkg-dev) ;;
+    --demo) want+=(age) ;;
+    *) echo "setup: unknown option $arg (known: --with-integration, --package, --demo)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do
