@@ -107,8 +107,8 @@ std::string Metrics::render() const {
            std::map<Labels, double>{{{{"version", SNAPGOV_VERSION}}, 1}});
     family(out, "snapgov_provider_up", "gauge", "1 if the provider's last collection was complete.",
            provider_up_);
-    family(out, "snapgov_checkpoints", "gauge", "Checkpoints seen by the last full pass, before its actions.",
-           checkpoints_);
+    family(out, "snapgov_checkpoints", "gauge",
+           "Checkpoints seen by the last full pass, before its actions.", checkpoints_);
     family(out, "snapgov_violations", "gauge",
            "Violations (not exempt) remaining after the last full pass.", violations_);
     family(out, "snapgov_actions_total", "counter", "Actions by kind and outcome.", actions_total_);

@@ -2,7 +2,7 @@
 /// The policy evaluator: a pure function of (inventory, policies, exemptions, now). No
 /// clock, no I/O, no provider: the same inputs always give the same plan.
 ///
-/// Semantics (see DESIGN.md, "Policy file"):
+/// Semantics (docs/policy-file.md and snapgov.yaml(5)):
 /// - A policy applies to a VM when its `match` does. Every applicable policy reports its own
 ///   findings; audit-mode findings never become actions.
 /// - `checkpoints: deny`: every checkpoint of the VM is a finding (`checkpoints_denied`) and

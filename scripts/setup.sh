@@ -16,7 +16,7 @@ build_pkgs=(
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test
 # servers; and what the package test uses: dpkg-shlibdeps (dpkg-dev), man, systemd-analyze.
-test_pkgs=(libvirt-clients age python3 openssl clang-format dpkg-dev man-db systemd)
+test_pkgs=(libvirt-clients age python3 openssl clang-format dpkg-dev man-db systemd bash-completion)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")

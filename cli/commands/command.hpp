@@ -16,7 +16,7 @@ class App;
 
 namespace snapgov::cli {
 
-/// Exit codes everywhere (DESIGN.md).
+/// Exit codes everywhere (docs/command-line.md).
 inline constexpr int kOk = 0;         ///< compliant / success
 inline constexpr int kViolations = 1; ///< violations found or remaining
 inline constexpr int kError = 2;      ///< usage, configuration or runtime error

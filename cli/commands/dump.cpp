@@ -32,7 +32,7 @@ constexpr const char* kNameOnlyNote =
     "no published header to confirm them): snapgov reports them and never wipes or encrypts "
     "them automatically; check them in Hyper-V";
 
-/// The default journal directory of dump operations (DESIGN.md: `state_dir`).
+/// The default journal directory of dump operations (docs/policy-file.md: `state_dir`).
 constexpr const char* kDefaultStateDir = "/var/lib/snapgov";
 
 int report_error(std::string_view command, const Error& e) {

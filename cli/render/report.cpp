@@ -98,8 +98,7 @@ std::string findings_text(const Plan& plan, std::size_t width) {
         if (f.exempt) {
             detail = "EXEMPT: " + f.exemption + "; " + detail;
         }
-        t.add({std::string(to_string(f.mode)), f.policy,
-               policies::where(f), f.rule, detail});
+        t.add({std::string(to_string(f.mode)), f.policy, policies::where(f), f.rule, detail});
     }
     return t.render("  ", width);
 }
@@ -330,8 +329,8 @@ std::string plan_text(const PassResult& pass, const policies::Config& config, st
                     break;
                 }
             }
-            t.add({std::to_string(i + 1), std::string(to_string(a.kind)),
-                   policies::where(a), reason});
+            t.add({std::to_string(i + 1), std::string(to_string(a.kind)), policies::where(a),
+                   reason});
         }
         out += t.render("  ", width);
     }
@@ -407,8 +406,7 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
         for (const auto& r : pass.results) {
             ++counts[r.outcome];
             t.add({std::string(to_string(r.outcome)) + (r.follow_up ? " +" : ""),
-                   std::string(to_string(r.action.kind)),
-                   policies::where(r.action),
+                   std::string(to_string(r.action.kind)), policies::where(r.action),
                    r.action.reason, r.summary()});
         }
         out += t.render("  ", width);

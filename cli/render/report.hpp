@@ -1,7 +1,7 @@
 #pragma once
 /// Rendering of inventories, plans and pass results: human text (default) and JSON (the
-/// machine contract of DESIGN.md). All of snapgov's output formats live here; the daemon's
-/// control socket answers with the same JSON. Text escapes control characters and bidi
+/// machine contract of docs/command-line.md). All of snapgov's output formats live here; the
+/// daemon's control socket answers with the same JSON. Text escapes control characters and bidi
 /// overrides in names, so a VM or checkpoint name cannot forge report lines; tables fit
 /// `width` columns (0: no limit), while JSON always carries the full text.
 

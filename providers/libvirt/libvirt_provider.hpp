@@ -31,7 +31,7 @@ protected:
     [[nodiscard]] Result<HostInventory> do_collect() override;
     [[nodiscard]] Result<void> do_delete_checkpoint(const Vm& vm,
                                                     const Checkpoint& checkpoint) override;
-    /// The sequence DESIGN.md ("Providers") describes: secure XML with `<memory
+    /// What `memory_state: wipe` does to a libvirt checkpoint: secure XML with `<memory
     /// snapshot='no'/>` and `<state>disk-snapshot</state>`, journal, delete the metadata only,
     /// redefine (+CURRENT if it was current), then redefine its direct children so they keep
     /// it as parent. The test driver refuses METADATA_ONLY and holds no files, so there a

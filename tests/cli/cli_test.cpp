@@ -43,7 +43,7 @@ std::string policy_with_providers(const TempDir& dir, const std::string& provide
 
 } // namespace
 
-TEST_CASE("plan --format json follows the contract of DESIGN.md", "[cli]") {
+TEST_CASE("plan --format json follows the contract of docs/command-line.md", "[cli]") {
     const auto r = run_snapgov("plan -c " + demo_policy() + " --format json " + kNow);
     CHECK(r.exit_code == 1);
     const auto doc = json::parse(r.out).as_object();

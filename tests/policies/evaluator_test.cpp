@@ -106,8 +106,8 @@ TEST_CASE("an age just past max_age says by how much, not 'age 3d exceeds max_ag
           "[evaluator][max_age][messages]") {
     auto p = policy("retention");
     p.max_age = hours{72};
-    const auto near = evaluate(inventory({vm("dev-1", {cp("c", hours{72} + seconds{3})})}), {p},
-                               {}, kNow);
+    const auto near =
+        evaluate(inventory({vm("dev-1", {cp("c", hours{72} + seconds{3})})}), {p}, {}, kNow);
     REQUIRE(near.findings.size() == 1);
     CHECK(near.findings[0].detail == "age 3d + 3s exceeds max_age 3d");
     const auto far = evaluate(inventory({vm("dev-1", {cp("c", hours{75})})}), {p}, {}, kNow);
