@@ -96,6 +96,15 @@ Result<std::vector<X25519Identity>> load_identity_file(const std::string& path) 
     if (!S_ISREG(st.st_mode)) {
         return fail(ErrorCode::config, "identity file " + path + " is not a regular file");
     }
+    // The same rule as every secret a config names (core/checked_file): a key someone else
+    // owns could have been swapped by them.
+    if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+        return fail(ErrorCode::config, "identity file " + path + " is owned by uid " +
+                                           std::to_string(st.st_uid) +
+                                           ", who could change it; it must be owned by root or "
+                                           "by the user snapgov runs as (uid " +
+                                           std::to_string(::geteuid()) + "): run chown on it");
+    }
     if ((st.st_mode & 077) != 0) {
         return fail(ErrorCode::config, "identity file " + path +
                                            " is accessible by group or others; secret keys must "

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/log.hpp"
+#include "core/private_state.hpp"
 #include "dumps/age_crypto.hpp"
 #include "dumps/age_header.hpp"
 #include "dumps/scanner.hpp"
@@ -110,36 +111,6 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
     if (text.empty() || ec != std::errc{} || ptr != end)
         return std::nullopt;
     return value;
-}
-
-std::string mode_text(mode_t mode) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
-    return buf;
-}
-
-// Only the user snapgov runs as may write `what` (the state directory or a journal): whoever
-// can write a journal decides which file recovery wipes.
-Result<void> check_private(const struct stat& st, const std::string& path,
-                           const std::string& what) {
-    const uid_t me = ::geteuid();
-    if (st.st_uid != me) {
-        return fail(ErrorCode::config,
-                    what + " " + path + " is owned by uid " + std::to_string(st.st_uid) +
-                        ", not by the user snapgov runs as (uid " + std::to_string(me) +
-                        "): whoever owns it could make snapgov wipe any file, so it is not "
-                        "used; check its content, then fix: chown " +
-                        std::to_string(me) + " " + path);
-    }
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-        return fail(ErrorCode::config,
-                    what + " " + path + " is writable by group or others (mode " +
-                        mode_text(st.st_mode) +
-                        "): anyone who can write it could make snapgov wipe any file, so it is "
-                        "not used; check its content, then fix: chmod go-w " +
-                        path);
-    }
-    return {};
 }
 
 // Opens the state directory (creating it 0700, parents as needed, when `create`) and checks

@@ -15,6 +15,7 @@
 #include <libvirt/virterror.h>
 
 #include "core/log.hpp"
+#include "core/private_state.hpp"
 #include "providers/libvirt/snapshot_xml.hpp"
 
 namespace snapgov::providers::libvirt {
@@ -147,6 +148,13 @@ Result<void> write_journal(const std::string& path, const std::string& text) {
                                            " to its owner (chmod 700): " + message);
         }
     }
+    // Whoever can write this folder can plant a journal that the next pass replays.
+    if (struct stat st{}; ::stat(dir.c_str(), &st) != 0) {
+        return fail(ErrorCode::io,
+                    "cannot examine state directory " + dir + ": " + errno_message());
+    } else if (auto ok = check_private(st, dir, "state directory"); !ok) {
+        return ok;
+    }
     const std::string tmp = path + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -191,6 +199,11 @@ Result<std::string> read_journal(const std::string& path) {
     if (fd < 0) {
         return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
                     "cannot open journal " + path + ": " + errno_message());
+    }
+    // A journal decides which checkpoint is redefined from which XML: only snapgov's own.
+    if (auto ok = check_private_fd(fd, path, "journal"); !ok) {
+        ::close(fd); // read-only: nothing a close error could lose
+        return tl::unexpected(ok.error());
     }
     std::string text;
     std::array<char, 64 * 1024> buf{};
@@ -588,6 +601,12 @@ LibvirtProvider::do_finish_disk_only(const std::string& journal_dir) {
     if (ec || type != std::filesystem::file_type::directory) {
         return fail(ErrorCode::io, "cannot read journal directory " + journal_dir + ": " +
                                        (ec ? ec.message() : std::string("not a directory")));
+    }
+    if (struct stat st{}; ::stat(journal_dir.c_str(), &st) != 0) {
+        return fail(ErrorCode::io,
+                    "cannot examine journal directory " + journal_dir + ": " + errno_message());
+    } else if (auto ok = check_private(st, journal_dir, "state directory"); !ok) {
+        return tl::unexpected(ok.error());
     }
     std::vector<std::string> journals;
     // The error_code overloads throughout: a range-for would call the throwing operator++.

@@ -76,6 +76,22 @@ TEST_CASE("decrypt_file refuses an identity file readable by others", "[commands
     CHECK_FALSE(fs::exists(fx.dir.file("out")));
 }
 
+TEST_CASE("decrypt_file refuses an identity file another user owns", "[commands]") {
+    if (::geteuid() != 0) {
+        WARN("not run: needs root to give the key to another user");
+        return;
+    }
+    Fixture fx;
+    test::write_file(fx.dir.file("x"), {1});
+    REQUIRE(encrypt_file(fx.dir.file("x"), {fx.recipient}, true, fx.dir.file("state")));
+    REQUIRE(::chown(fx.key.c_str(), 65534, 65534) == 0); // nobody, mode still 0600
+    auto r = decrypt_file(fx.dir.file("x.age"), fx.key, fx.dir.file("out"));
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message,
+               Catch::Contains("owned by uid 65534") && Catch::Contains("run chown on it"));
+    CHECK_FALSE(fs::exists(fx.dir.file("out")));
+}
+
 TEST_CASE("a corrupted or truncated ciphertext leaves no output at all", "[commands]") {
     Fixture fx;
     const auto data = test::random_data(300 * 1024);

@@ -5,6 +5,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "policies/config_loader.hpp"
 #include "providers/builtin.hpp"
 #include "providers/libvirt/libvirt_provider.hpp"
@@ -372,6 +375,30 @@ TEST_CASE("libvirt: finish_disk_only names a journal folder or journal it cannot
         REQUIRE_FALSE(r);
         CHECK(r.error().code == ErrorCode::io);
         CHECK_THAT(r.error().message, Catch::Contains("cannot read journal " + journal));
+    }
+    SECTION("a journal another user owns is refused, not replayed") {
+        const std::string journal = dir + "/libvirt-redefine-planted.xml";
+        { std::ofstream(journal) << "<snapgov-redefine/>"; }
+        REQUIRE(::chmod(journal.c_str(), 0600) == 0);
+        if (::geteuid() == 0) {
+            REQUIRE(::chown(journal.c_str(), 65534, 65534) == 0);
+        } else {
+            REQUIRE(::chmod(journal.c_str(), 0666) == 0); // the other half of the rule
+        }
+        auto r = provider->finish_disk_only(dir);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::config);
+        CHECK_THAT(r.error().message,
+                   Catch::Contains("journal " + journal) && Catch::Contains("is not used"));
+        CHECK(std::filesystem::exists(journal));
+    }
+    SECTION("a journal folder that group or others can write is refused") {
+        REQUIRE(::chmod(dir.c_str(), 0777) == 0);
+        auto r = provider->finish_disk_only(dir);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::config);
+        CHECK_THAT(r.error().message,
+                   Catch::Contains("state directory " + dir) && Catch::Contains("chmod go-w"));
     }
     SECTION("a missing folder holds no journal") {
         auto r = provider->finish_disk_only(dir + "/missing");
