@@ -42,11 +42,19 @@ Result<std::string> control_request(const std::string& socket_path, const std::s
     if (fd.get() < 0) {
         return fail(ErrorCode::io, std::string("socket: ") + std::strerror(errno));
     }
+    // On a UNIX socket the send timeout bounds connect() too: a daemon that is stopped or
+    // whose queue is full must not hang the client before the reply's own deadline.
+    const timeval send_timeout{static_cast<time_t>(timeout.count()), 0};
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         const int err = errno;
         std::string hint = err == EACCES ? " (permission denied: run as root or as a member of "
                                            "daemon.control_group)"
-                                         : " (is 'snapgov daemon' running with this config?)";
+                           : err == EAGAIN || err == EINPROGRESS
+                               ? " (the daemon did not accept within " +
+                                     std::to_string(timeout.count()) +
+                                     " s: is it stopped or overloaded?)"
+                               : " (is 'snapgov daemon' running with this config?)";
         return fail(ErrorCode::io,
                     "cannot connect to " + socket_path + ": " + std::strerror(err) + hint);
     }
@@ -61,8 +69,9 @@ Result<std::string> control_request(const std::string& socket_path, const std::s
             if (errno == EPIPE || errno == ECONNRESET) {
                 break; // refused before reading: the daemon's reply says why
             }
-            return fail(ErrorCode::io,
-                        "cannot send to " + socket_path + ": " + std::strerror(errno));
+            return fail(ErrorCode::io, "cannot send to " + socket_path + ": " +
+                                           std::strerror(errno) +
+                                           (errno == EAGAIN ? " (the daemon is not reading)" : ""));
         }
         sent += static_cast<std::size_t>(n);
     }

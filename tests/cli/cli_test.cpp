@@ -286,6 +286,30 @@ TEST_CASE("names from the hypervisor cannot forge report lines", "[cli][escaping
                                              "10-bd"));
 }
 
+TEST_CASE("status gives up on a daemon that never accepts instead of hanging", "[cli][status]") {
+    TempDir dir;
+    const std::string socket = dir.str("control.sock");
+    // A stuck daemon: it listens but never accepts, and its queue is full, so a blocking
+    // connect() would wait forever. It exits by itself after 60 s.
+    const std::string server = "import socket,sys,time\n"
+                               "s=socket.socket(socket.AF_UNIX);s.bind(sys.argv[1]);s.listen(0)\n"
+                               "held=[]\n"
+                               "while True:\n"
+                               "  c=socket.socket(socket.AF_UNIX);c.setblocking(False)\n"
+                               "  try: c.connect(sys.argv[1])\n"
+                               "  except BlockingIOError: break\n"
+                               "  held.append(c)\n"
+                               "open(sys.argv[1]+'.full','w').close()\n"
+                               "time.sleep(60)\n";
+    const auto script = dir.write("stuck.py", server);
+    const auto r = run_command(
+        "(python3 " + script.string() + " " + socket + " & pid=$!; for i in $(seq 100); do [ -e " +
+        socket + ".full ] && break; sleep 0.1; done; timeout 40 " + SNAPGOV_BINARY +
+        " status --socket " + socket + "; code=$?; kill $pid; wait; exit $code)");
+    CHECK(r.exit_code == 2); // 124 would be timeout(1) killing a hung client
+    CHECK_THAT(r.err, Catch::Contains("did not accept within 10 s"));
+}
+
 TEST_CASE("status fails cleanly on a malformed daemon reply", "[cli][status]") {
     TempDir dir;
     const std::string socket = dir.str("control.sock");
