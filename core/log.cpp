@@ -80,6 +80,9 @@ void append_json_string(std::string& out, std::string_view s) {
 void set_level(Level level) {
     g_level.store(static_cast<int>(level));
 }
+bool enabled(Level level) {
+    return static_cast<int>(level) >= g_level.load();
+}
 void set_format(Format format) {
     g_format.store(static_cast<int>(format));
 }

@@ -23,6 +23,8 @@ enum class Format { text, journal, json };
 
 /// Sets the lowest level that is printed (default: info). Thread-safe.
 void set_level(Level level);
+/// Whether messages of `level` are printed at the current level.
+[[nodiscard]] bool enabled(Level level);
 /// Sets the line format (default: `journal` when JOURNAL_STREAM is set, else `text`).
 void set_format(Format format);
 /// Parses `debug|info|warning|error`; nullopt if unknown.

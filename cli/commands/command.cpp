@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/log.hpp"
+
 namespace snapgov::cli {
 
 void print(const std::string& text) {
@@ -22,8 +24,11 @@ std::optional<engine::LoadedConfig> load(const std::string& path,
         std::cerr << loaded.error().message << "\n";
         return std::nullopt;
     }
-    for (const auto& w : loaded->warnings) {
-        std::cerr << w.format() << "\n";
+    // Policy-file warnings keep their FILE:LINE:COL form, and obey --log-level like any log.
+    if (log::enabled(log::Level::warning)) {
+        for (const auto& w : loaded->warnings) {
+            std::cerr << w.format() << "\n";
+        }
     }
     return std::move(*loaded);
 }

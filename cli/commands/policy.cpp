@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands/command.hpp"
+#include "core/log.hpp"
 
 namespace snapgov::cli {
 namespace {
@@ -35,6 +36,9 @@ public:
         for (const auto& e : c.exemptions) {
             if (!e.active(*now)) {
                 ++expired;
+                if (!log::enabled(log::Level::warning)) {
+                    continue; // counted below; printed unless --log-level hides warnings
+                }
                 std::cerr << e.origin << ": warning: exemption for VM '" << e.vm << "' (policy "
                           << e.policy << ") expired at " << format_rfc3339(e.expires)
                           << "; it is ignored. Remove it or renew it with a new justification\n";

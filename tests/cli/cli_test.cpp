@@ -78,6 +78,18 @@ TEST_CASE("plan --format json follows the contract of docs/command-line.md", "[c
     CHECK_THAT(json::serialize(doc.at("notes")), Catch::Contains("expired"));
 }
 
+TEST_CASE("log level error hides policy-file warnings, which are still counted", "[cli]") {
+    const auto loud = run_snapgov("policy check " + demo_policy());
+    REQUIRE(loud.exit_code == 0);
+    CHECK_THAT(loud.err, Catch::Contains(": warning: exemption"));
+    const auto quiet = run_snapgov("--log-level error policy check " + demo_policy());
+    REQUIRE(quiet.exit_code == 0);
+    CHECK(quiet.err.find("warning") == std::string::npos);
+    CHECK(quiet.out == loud.out); // the summary still counts them
+    const auto plan = run_snapgov("--log-level error plan -c " + demo_policy() + " " + kNow);
+    CHECK(plan.err.find("warning") == std::string::npos);
+}
+
 TEST_CASE("every rule of the demo shows up in the plan", "[cli]") {
     const auto r = run_snapgov("plan -c " + demo_policy() + " --format json " + kNow);
     const auto doc = json::parse(r.out).as_object();
