@@ -12,12 +12,14 @@ build_pkgs=(
   libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test servers.
-test_pkgs=(libvirt-clients age python3 openssl clang-format)
+test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--with-integration" ]]; then
   want+=("${test_pkgs[@]}" "${integration_pkgs[@]}")
+  # Debian's nodejs comes without npm (a package of its own); NodeSource's includes it.
+  command -v npm > /dev/null || want+=(npm)
 fi
 
 missing=()
@@ -39,4 +41,13 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all ${#want[@]} packages present" >&2
+fi
+
+# The OSCAL validator the tests run (ajv-cli, pinned by tests/oscal/package-lock.json).
+if [[ "${1:-}" == "--with-integration" ]]; then
+  oscal="$(dirname "$0")/../tests/oscal"
+  if [[ ! -x "$oscal/node_modules/.bin/ajv" ]]; then
+    echo "setup: installing the OSCAL validator (npm ci in tests/oscal)" >&2
+    (cd "$oscal" && npm ci --prefer-offline --no-audit --no-fund)
+  fi
 fi
