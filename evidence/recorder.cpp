@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "evidence/ledger.hpp"
 #include "evidence/sqlite_store.hpp"
@@ -18,6 +19,65 @@ using engine::PassMode;
 std::string text(const json::object& o) {
     return json::serialize(o);
 }
+
+/// A JSON object written straight into a string: the per-finding and per-action records of a
+/// pass at 10,000 x 10 are hundreds of thousands, and building json::objects for them cost
+/// more than the rest of the recording. Keys are trusted literals; string values are escaped
+/// (a byte that is not well-formed UTF-8 is written as \u00XX, so the text always parses).
+class Body {
+public:
+    Body() { out_ = "{"; }
+    Body& str(std::string_view key, std::string_view value) {
+        name(key);
+        out_ += '"';
+        while (!value.empty()) {
+            const Utf8Char c = decode_utf8(value);
+            const auto byte = static_cast<unsigned char>(value[0]);
+            if (!c.valid || c.code_point < 0x20) {
+                escape(byte);
+            } else if (byte == '"' || byte == '\\') {
+                out_ += '\\';
+                out_ += static_cast<char>(byte);
+            } else {
+                out_.append(value.substr(0, c.length));
+            }
+            value.remove_prefix(c.valid ? c.length : 1);
+        }
+        out_ += '"';
+        return *this;
+    }
+    Body& boolean(std::string_view key, bool value) {
+        name(key);
+        out_ += value ? "true" : "false";
+        return *this;
+    }
+    Body& raw(std::string_view key, std::string_view json_text) {
+        name(key);
+        out_ += json_text;
+        return *this;
+    }
+    std::string done() {
+        out_ += '}';
+        return std::move(out_);
+    }
+
+private:
+    void name(std::string_view key) {
+        if (out_.size() > 1) {
+            out_ += ',';
+        }
+        out_ += '"';
+        out_ += key;
+        out_ += "\":";
+    }
+    void escape(unsigned char byte) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out_ += "\\u00";
+        out_ += kHex[byte >> 4];
+        out_ += kHex[byte & 15];
+    }
+    std::string out_;
+};
 
 /// The exemption a finding was judged under: the active one that applied, else an expired
 /// one that would have (the same match as the evaluator: policy, VM name, checkpoint name).
@@ -119,6 +179,21 @@ json::object action_fields(const policies::PlannedAction& a) {
                         {"reason", a.reason}};
 }
 
+/// The fields of an action record that name the action.
+Body action_body(const policies::PlannedAction& a) {
+    Body b;
+    b.str("kind", policies::to_string(a.kind))
+        .str("policy", a.policy)
+        .str("provider", a.provider)
+        .str("vm", a.vm)
+        .str("vm_id", a.vm_id)
+        .str("checkpoint", a.checkpoint)
+        .str("checkpoint_id", a.checkpoint_id)
+        .str("path", a.path)
+        .str("reason", a.reason);
+    return b;
+}
+
 class Recorder final : public engine::PassObserver {
 public:
     explicit Recorder(std::shared_ptr<const policies::Config> config)
@@ -181,21 +256,6 @@ public:
         if (!active_) {
             return {};
         }
-        for (const auto& f : plan.findings) {
-            entries_.push_back({std::string(record_type::kFinding),
-                                text({{"policy", f.policy},
-                                      {"mode", policies::to_string(f.mode)},
-                                      {"rule", f.rule},
-                                      {"provider", f.provider},
-                                      {"vm", f.vm},
-                                      {"vm_id", f.vm_id},
-                                      {"checkpoint", f.checkpoint},
-                                      {"checkpoint_id", f.checkpoint_id},
-                                      {"path", f.path},
-                                      {"detail", f.detail},
-                                      {"exempt", f.exempt},
-                                      {"exemption", exemption_of(f, *config_, start_.now)}})});
-        }
         // Before anything is carried out, what the pass saw is made durable: a pass that
         // acts is never summarised, and a ledger that cannot take it stops the actions.
         const bool acts =
@@ -203,8 +263,10 @@ public:
                 return d.verdict == engine::GuardVerdict::run;
             });
         if (!acts) {
+            // Recorded at the end of the pass, if it is not identical to the last one.
             return {};
         }
+        add_findings(plan);
         auto done = flush({}, /*end=*/false);
         if (!done) {
             return tl::unexpected(done.error().with_context(
@@ -244,18 +306,8 @@ public:
         return {};
     }
 
-    [[nodiscard]] Result<void> on_action(const engine::ActionResult& r) override {
-        if (!active_) {
-            return {};
-        }
-        json::object o = action_fields(r.action);
-        o["outcome"] = engine::to_string(r.outcome);
-        o["detail"] = r.detail;
-        o["verification"] = r.verification;
-        o["follow_up"] = r.follow_up;
-        entries_.push_back({std::string(record_type::kAction), text(o)});
-        return {};
-    }
+    // Actions are recorded from the pass's results at its end (on_action adds nothing): every
+    // action's outcome is final only then, and an identical pass needs none of them.
 
     [[nodiscard]] Result<void> on_pass_end(const engine::PassResult& pass) override {
         if (!active_) {
@@ -263,6 +315,22 @@ public:
         }
         active_ = false;
         const std::string digest = content_digest(pass, start_.config_sha256);
+        const std::string now = format_rfc3339(now_utc());
+        if (!flushed_ && !idle_.digest.empty() && idle_.digest == digest) {
+            return summarise(now);
+        }
+        if (!flushed_) {
+            add_findings(pass.plan);
+        }
+        for (const auto& r : pass.results) {
+            entries_.push_back({std::string(record_type::kAction),
+                                action_body(r.action)
+                                    .str("outcome", engine::to_string(r.outcome))
+                                    .str("detail", r.detail)
+                                    .str("verification", r.verification)
+                                    .boolean("follow_up", r.follow_up)
+                                    .done()});
+        }
         json::array errors;
         for (const auto& e : pass.errors) {
             errors.emplace_back(e.message);
@@ -287,14 +355,32 @@ public:
                                   {"actions", counts},
                                   {"errors", errors},
                                   {"digest", digest}})});
-        const std::string now = format_rfc3339(now_utc());
-        if (!flushed_ && !idle_.digest.empty() && idle_.digest == digest) {
-            return summarise(now);
-        }
         return flush(digest, /*end=*/true);
     }
 
 private:
+    void add_findings(const policies::Plan& plan) {
+        entries_.reserve(entries_.size() + plan.findings.size() + 16);
+        for (const auto& f : plan.findings) {
+            const json::value exemption = exemption_of(f, *config_, start_.now);
+            entries_.push_back({std::string(record_type::kFinding),
+                                Body()
+                                    .str("policy", f.policy)
+                                    .str("mode", policies::to_string(f.mode))
+                                    .str("rule", f.rule)
+                                    .str("provider", f.provider)
+                                    .str("vm", f.vm)
+                                    .str("vm_id", f.vm_id)
+                                    .str("checkpoint", f.checkpoint)
+                                    .str("checkpoint_id", f.checkpoint_id)
+                                    .str("path", f.path)
+                                    .str("detail", f.detail)
+                                    .boolean("exempt", f.exempt)
+                                    .raw("exemption", json::serialize(exemption))
+                                    .done()});
+        }
+    }
+
     Result<void> open() {
         if (store_) {
             auto idle = store_->idle(idle_key_);
