@@ -7,9 +7,11 @@
 #include <sqlite3.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "evidence/export.hpp"
 #include "evidence/ledger.hpp"
 #include "evidence/signing_key.hpp"
 #include "evidence/sqlite_store.hpp"
@@ -281,4 +283,25 @@ TEST_CASE("a signing key readable by others is refused, and keygen writes 0600",
     CHECK_THAT(refused.error().message, Catch::Contains("chmod 600"));
     // And the message carries no key material.
     CHECK_THAT(refused.error().message, !Catch::Contains("PRIVATE KEY"));
+}
+
+TEST_CASE("CSV fields are quoted per RFC 4180 and formulas stay text", "[evidence]") {
+    testing::TempDir dir;
+    auto store = SqliteStore::open(dir.str("e.db"), SqliteStore::Mode::write).value();
+    Ledger ledger(*store, "h", nullptr);
+    const std::string finding =
+        R"j({"policy":"p","rule":"max_age","mode":"enforce","vm":"=HYPERLINK(\"x\")",)j"
+        R"j("detail":"two\nlines, one \"quote\"","exempt":false,"exemption":null})j";
+    REQUIRE(ledger.append({{std::string(record_type::kPassStart), "{}"},
+                           {std::string(record_type::kFinding), finding}},
+                          0, "h#full", {}));
+    std::ostringstream out;
+    ExportOptions options;
+    options.format = ExportFormat::csv;
+    options.host_id = "h";
+    REQUIRE(export_evidence(*store, options, out));
+    const std::string csv = out.str();
+    CHECK_THAT(csv, Catch::Contains(",\"'=HYPERLINK(\"\"x\"\")\","));
+    CHECK_THAT(csv, Catch::Contains(",\"two\nlines, one \"\"quote\"\"\","));
+    CHECK_THAT(csv, Catch::EndsWith("\r\n"));
 }
