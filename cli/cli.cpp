@@ -94,6 +94,7 @@ int run(int argc, char** argv) {
     commands.push_back(make_daemon_command(app));
     commands.push_back(make_status_command(app));
     commands.push_back(make_dump_command(app));
+    commands.push_back(make_evidence_command(app));
 
     try {
         app.parse(argc, argv);

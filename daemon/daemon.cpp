@@ -30,6 +30,7 @@
 #include "daemon/metrics_server.hpp"
 #include "engine/config.hpp"
 #include "engine/engine.hpp"
+#include "evidence/recorder.hpp"
 #include "providers/registry.hpp"
 
 namespace snapgov::daemon {
@@ -139,6 +140,7 @@ private:
             config_.config, registry_,
             engine::EngineOptions{config_.config->daemon.interval, config_hash_});
         engine->add_observer(metrics_);
+        engine->add_observer(evidence::make_recorder(config_.config));
         std::weak_ptr<Daemon> weak = weak_from_this();
         engine->set_event_sink([weak](const std::string& provider, const std::string& vm) {
             if (auto self = weak.lock()) {

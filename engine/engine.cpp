@@ -209,6 +209,12 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
             w.result.detail = "shutting down: no new action started";
             return;
         }
+        if (decision.verdict == GuardVerdict::run && observers_.gate_closed()) {
+            w.result.outcome = Outcome::skipped;
+            w.result.detail = "not carried out: the evidence ledger could not record this pass "
+                              "(fail closed; see the pass's errors)";
+            return;
+        }
         if (decision.verdict == GuardVerdict::dry_run) {
             w.result.outcome = Outcome::dry_run;
             w.result.detail = explain(decision, action, config_->safety.max_actions_per_run);

@@ -29,11 +29,13 @@ template <typename Hook> void ObserverList::each(std::string_view hook, Hook&& c
                                              std::string(hook) + "): " + failure};
             log::error(e.message);
             errors_.push_back(std::move(e));
+            gate_closed_ = gate_closed_ || o->gates_actions();
         }
     }
 }
 
 void ObserverList::pass_start(const PassStart& start) {
+    gate_closed_ = false;
     each("pass start", [&](PassObserver& o) { return o.on_pass_start(start); });
 }
 

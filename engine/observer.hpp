@@ -59,6 +59,10 @@ public:
 
     /// Names the observer in error messages (`metrics`, `evidence`).
     [[nodiscard]] virtual std::string_view name() const = 0;
+    /// True for an observer that must see every action (the evidence ledger): when one of
+    /// its hooks fails before the pass acts, the pass carries out no action (each is
+    /// `skipped`, saying why) instead of acting unrecorded. Metrics do not gate.
+    [[nodiscard]] virtual bool gates_actions() const { return false; }
 
     [[nodiscard]] virtual Result<void> on_pass_start(const PassStart& /*start*/) { return {}; }
     /// One provider's collection: `host.complete`, its error, its VMs and checkpoints.
@@ -94,6 +98,9 @@ public:
     void action(const ActionResult& result);
     void pass_end(const PassResult& pass);
 
+    /// True when an observer that gates actions failed since the last pass_start().
+    [[nodiscard]] bool gate_closed() const { return gate_closed_; }
+
     /// Errors since the last call, which clears them.
     [[nodiscard]] std::vector<Error> take_errors();
 
@@ -102,6 +109,7 @@ private:
 
     std::vector<std::shared_ptr<PassObserver>> observers_;
     std::vector<Error> errors_;
+    bool gate_closed_ = false;
 };
 
 } // namespace snapgov::engine

@@ -26,10 +26,13 @@ struct SafetyConfig {
     std::size_t max_actions_per_run = 20; ///< blast-radius cap for one pass
 };
 
-/// `evidence:`: the ledger file and its signing key.
+/// `evidence:`: the ledger of every enforcing pass (docs/evidence.md).
 struct EvidenceConfig {
-    std::string path = "/var/lib/snapgov/evidence.db";
-    std::string signing_key;
+    bool enabled = true;
+    std::string path;        ///< SQLite file; the loader defaults it to <state_dir>/evidence.db
+    std::string signing_key; ///< Ed25519 private key (PEM, a secret file); empty: unsigned heads
+    Seconds heartbeat{3600}; ///< identical passes are summarised at most this often
+    std::string host_id;     ///< the chain's key; the loader defaults it to the hostname
 };
 
 /// `daemon:`: timers, control socket and metrics of `snapgov daemon`.

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include "core/config_section.hpp"
 
@@ -116,6 +117,9 @@ public:
         if (auto dir = root->path("state_dir")) {
             config_.state_dir = *dir;
         }
+        if (config_.evidence.path.empty()) {
+            config_.evidence.path = config_.state_dir + "/evidence.db";
+        }
         if (auto s = root->section("daemon")) {
             read_daemon(*s);
         }
@@ -125,6 +129,11 @@ public:
 
 private:
     Result<LoadedConfig> finish() {
+        if (config_.evidence.host_id.empty()) {
+            char name[256] = {};
+            config_.evidence.host_id =
+                ::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0' ? name : "localhost";
+        }
         if (file_.error_count() > 0) {
             return fail(ErrorCode::config, file_.report());
         }
@@ -322,8 +331,27 @@ private:
     }
 
     void read_evidence(const ConfigSection& section) {
-        section.check_keys({"path", "signing_key"});
-        config_.evidence.path = section.string("path").value_or(config_.evidence.path);
+        section.check_keys({"enabled", "path", "signing_key", "heartbeat", "host_id"});
+        auto& ev = config_.evidence;
+        ev.enabled = section.boolean("enabled").value_or(ev.enabled);
+        if (auto path = section.path("path")) {
+            if (path->empty()) {
+                section.error("path", "'path' is empty; leave it out for <state_dir>/evidence.db");
+            }
+            ev.path = *path;
+        }
+        ev.heartbeat = section.duration("heartbeat").value_or(ev.heartbeat);
+        if (auto host = section.string("host_id")) {
+            const bool printable = std::all_of(host->begin(), host->end(), [](char c) {
+                return static_cast<unsigned char>(c) > 0x20 && c != 0x7F;
+            });
+            if (host->empty() || host->size() > 253 || !printable) {
+                section.error("host_id", "'host_id' must be 1 to 253 characters without spaces "
+                                         "or control characters (e.g. host_id: hv01.example.org)");
+            } else {
+                ev.host_id = *host;
+            }
+        }
         // A private key: the rule for secrets, checked now (kSecretFile).
         config_.evidence.signing_key =
             section.file_path("signing_key", kSecretFile).value_or(config_.evidence.signing_key);

@@ -15,14 +15,22 @@ build_pkgs=(
   libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test
-# servers; and what the package test uses: dpkg-shlibdeps (dpkg-dev), man, systemd-analyze.
-test_pkgs=(libvirt-clients age python3 openssl clang-format dpkg-dev man-db systemd bash-completion)
+# servers, node for the OSCAL schema validator; and what the package test uses:
+# dpkg-shlibdeps (dpkg-dev), man, systemd-analyze.
+test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs dpkg-dev man-db systemd
+           bash-completion)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")
+with_integration=0
 for arg in "$@"; do
   case $arg in
-    --with-integration) want+=("${test_pkgs[@]}" "${integration_pkgs[@]}") ;;
+    --with-integration)
+      with_integration=1
+      want+=("${test_pkgs[@]}" "${integration_pkgs[@]}")
+      # Debian's nodejs comes without npm (a package of its own); NodeSource's includes it.
+      command -v npm > /dev/null || want+=(npm)
+      ;;
     --package) want+=(dpkg-dev) ;;
     --demo) want+=(age) ;;
     *) echo "setup: unknown option $arg (known: --with-integration, --package, --demo)" >&2; exit 2 ;;
@@ -48,4 +56,13 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all ${#want[@]} packages present" >&2
+fi
+
+# The OSCAL validator the tests run (ajv-cli, pinned by tests/oscal/package-lock.json).
+if ((with_integration)); then
+  oscal="$(dirname "$0")/../tests/oscal"
+  if [[ ! -x "$oscal/node_modules/.bin/ajv" ]]; then
+    echo "setup: installing the OSCAL validator (npm ci in tests/oscal)" >&2
+    (cd "$oscal" && npm ci --prefer-offline --no-audit --no-fund)
+  fi
 fi

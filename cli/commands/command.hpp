@@ -86,5 +86,6 @@ void add_now_option(CLI::App& command, std::string& now);
 [[nodiscard]] std::unique_ptr<Command> make_daemon_command(CLI::App& app);
 [[nodiscard]] std::unique_ptr<Command> make_status_command(CLI::App& app);
 [[nodiscard]] std::unique_ptr<Command> make_dump_command(CLI::App& app);
+[[nodiscard]] std::unique_ptr<Command> make_evidence_command(CLI::App& app);
 
 } // namespace snapgov::cli

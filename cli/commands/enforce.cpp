@@ -7,6 +7,7 @@
 #include "cli/render/report.hpp"
 #include "core/log.hpp"
 #include "engine/engine.hpp"
+#include "evidence/recorder.hpp"
 
 namespace snapgov::cli {
 namespace {
@@ -35,6 +36,8 @@ public:
         }
         engine::Engine engine(run->loaded.config, context.registry,
                               {.config_sha256 = run->loaded.sha256});
+        // Evidence of every pass (docs/evidence.md); it gates the actions: fail closed.
+        engine.add_observer(evidence::make_recorder(run->loaded.config));
         engine::PassOptions options;
         options.dry_run = dry_run_;
         const engine::PassResult pass = engine.enforce(run->now, options);

@@ -28,8 +28,16 @@ Run run_snapgov(const std::string& args) {
 const std::string kExamples = SNAPGOV_EXAMPLES;
 const std::string kNow = "--now 2026-11-24T12:00:00Z";
 
+// The demo policy, copied with its state (the evidence ledger) in a temporary folder instead
+// of /var/lib/snapgov.
 std::string demo_policy() {
-    return kExamples + "/policy.yaml";
+    static const TempDir dir("snapgov-cli-demo");
+    static const std::string path = [] {
+        std::string text = std::regex_replace(slurp(kExamples + "/policy.yaml"),
+                                              std::regex(R"(\$\{CONFIG_DIR\})"), kExamples);
+        return dir.write("policy.yaml", text + "\nstate_dir: " + dir.str("state") + "\n").string();
+    }();
+    return path;
 }
 
 // A copy of the demo policy pointing at another provider set.
@@ -157,7 +165,8 @@ TEST_CASE("a compliant inventory exits 0", "[cli]") {
                            "/host.xml'}]\n"
                            "policies:\n"
                            "  - {name: p, mode: enforce, match: {names: [prod-cache-*]},"
-                           " checkpoints: deny}\n");
+                           " checkpoints: deny}\nstate_dir: " +
+                           dir.str("state") + "\n");
     CHECK(run_snapgov("plan -c " + policy.string() + " " + kNow).exit_code == 0);
     CHECK(run_snapgov("enforce --once -c " + policy.string() + " " + kNow).exit_code == 0);
 }
@@ -204,7 +213,7 @@ TEST_CASE("usage mistakes are named: unknown command, empty --now, a folder as p
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::StartsWith("snapgov: unknown command 'frobnicate'; the commands "
                                         "are: policy, inventory, plan, enforce, daemon, status, "
-                                        "dump (see snapgov --help)"));
+                                        "dump, evidence (see snapgov --help)"));
     r = run_snapgov("policy chek " + demo_policy());
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::StartsWith("snapgov policy: unknown command 'chek'; the commands "
