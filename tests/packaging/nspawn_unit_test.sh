@@ -95,6 +95,8 @@ fi
 # --- 2. the package, installed with apt-get (dependencies from the archive) ---------------
 step "apt-get install ./$(basename "$deb") in the container (not booted, host network)"
 cp "$deb" "$root/root/"
+# A reused root must not keep an earlier run's drop-ins or dumps: the unit is tested as shipped.
+rm -rf "$root/etc/systemd/system/snapgov.service.d" "$root/var/lib/libvirt/qemu/snapshot"
 if ! timeout 600 systemd-nspawn --quiet --register=no --keep-unit --pipe --resolv-conf=copy-host \
        -D "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive /bin/sh -c \
        "apt-get update -qq && apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 /root/$(basename "$deb")" \
@@ -111,9 +113,11 @@ ok "package installed: $(chroot "$root" dpkg-query -W -f='${Package} ${Version} 
 dump() { mkdir -p "$(dirname "$1")"; { printf 'LibvirtQemudSave'; head -c 1048576 /dev/urandom; } >"$1"
          touch -d '1 hour ago' "$1"; }
 dump "$root/var/lib/libvirt/qemu/snapshot/prod-web-01/pre-upgrade.mem"
+dump "$root/var/lib/libvirt/qemu/snapshot/dev-01/base.mem"
 # A leftover dump that no checkpoint names: memory_dumps.orphans=wipe removes it on the first pass.
 dump "$root/var/lib/libvirt/qemu/snapshot/gone-vm/leftover.mem"
 dom="<domain type='test'><name>prod-web-01</name><uuid>5a9e0000-0000-4000-8000-0000000000a1</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
+devdom="<domain type='test'><name>dev-01</name><uuid>5a9e0000-0000-4000-8000-0000000000a2</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
 cat >"$root/etc/snapgov/host.xml" <<EOF
 <?xml version='1.0'?>
 <node>
@@ -134,6 +138,17 @@ cat >"$root/etc/snapgov/host.xml" <<EOF
       <active>1</active>$dom
     </test:domainsnapshot>
   </domain>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>dev-01</name>
+    <uuid>5a9e0000-0000-4000-8000-0000000000a2</uuid>
+    <memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+    <test:runstate>1</test:runstate>
+    <test:domainsnapshot>
+      <name>base</name><state>running</state><creationTime>$(( $(date +%s) - 7200 ))</creationTime>
+      <memory snapshot='external' file='/var/lib/libvirt/qemu/snapshot/dev-01/base.mem'/>
+      <active>1</active>$devdom
+    </test:domainsnapshot>
+  </domain>
 </node>
 EOF
 write_policy() { # write_policy COMMENT
@@ -149,7 +164,12 @@ policies:
     match:
       labels: {tier: production}
     checkpoints: deny
+  - name: dev-dumps-encrypted
+    mode: enforce
+    match: {names: ["dev-*"]}
+    memory_state: encrypt
 memory_dumps:
+  recipients: ["age13egrqql3t9keweknlq2mv9rxx5wreatts5ra89fy2htpge47fc5qv0grau"]
   scan_paths: [/var/lib/libvirt/qemu/snapshot]
   orphans: wipe
 safety:
@@ -191,7 +211,11 @@ if [[ $booted == degraded ]]; then ct systemctl --failed --no-legend | sed 's/^/
 show() { ct systemctl show -p "$1" --value snapgov; }
 journal() { ct journalctl -u snapgov -o short-monotonic --no-pager "$@"; }
 # The journal of the service's current run only (not of a failed earlier start).
-journal_run() { ct journalctl -o short-monotonic --no-pager _SYSTEMD_INVOCATION_ID="$(show InvocationID)" "$@"; }
+# (the service's processes log _SYSTEMD_INVOCATION_ID=, systemd's lines about it INVOCATION_ID=)
+journal_run() {
+  local id; id=$(show InvocationID)
+  ct journalctl -o short-monotonic --no-pager _SYSTEMD_INVOCATION_ID="$id" + INVOCATION_ID="$id" "$@"
+}
 
 # --- 4. start: active (running) only after READY=1 ----------------------------------------
 step "systemctl start snapgov"
@@ -218,7 +242,7 @@ ct systemctl show -p ActiveState,SubState,StatusText,Result,NRestarts snapgov | 
   bad "not active (running)"
 # Type=notify: `systemctl start` returns after READY=1; the journal shows the daemon's first
 # pass before systemd's "Started" line (and no READY-less start).
-journal >"$log/journal-start.txt" 2>&1 || true
+journal_run >"$log/journal-start.txt" 2>&1 || true
 grep -nE 'Started|snapgov\[' "$log/journal-start.txt" | head -12 | sed 's/^/  /'
 first_daemon=$(grep -n 'snapgov\[' "$log/journal-start.txt" | grep -v 'policy check' | head -1 | cut -d: -f1 || true)
 started=$(grep -n 'Started snapgov' "$log/journal-start.txt" | head -1 | cut -d: -f1 || true)
@@ -249,7 +273,7 @@ if [[ -e $root$orphan ]]; then bad "the orphan dump $orphan is still there after
 # The memory file of a checkpoint that snapgov deleted is wiped in the same pass.
 for _ in $(seq 30); do [[ -e $root$mem ]] || break; sleep 1; done
 journal_run >"$log/journal-work.txt" 2>&1 || true
-grep -iE 'delete_checkpoint|wipe|orphan|error|denied|EPERM|read-only' "$log/journal-work.txt" | head -12 | sed 's/^/  /'
+grep -iE 'delete_checkpoint|wipe|orphan|encrypt|error|denied|EPERM|read-only' "$log/journal-work.txt" | head -12 | sed 's/^/  /'
 if [[ -e $root$mem ]]; then
   echo "  $mem still exists: $(stat -c '%s bytes' "$root$mem")"; bad "the deleted checkpoint's memory file was not wiped in 30 s"
 else
@@ -260,6 +284,12 @@ if grep -qE 'delete_checkpoint lab/prod-web-01 @ pre-upgrade' "$log/journal-work
   ok "the daemon deleted the denied checkpoints"
 else
   bad "no checkpoint deletion in the journal"
+fi
+enc=$(find "$root/var/lib/libvirt/qemu/snapshot/dev-01" -name '*.age' -printf '%P %s bytes\n' 2>/dev/null || true)
+if [[ -n $enc ]] && grep -q 'age-encryption.org/v1' <(head -c 21 "$root/var/lib/libvirt/qemu/snapshot/dev-01/base.mem.age"); then
+  ok "dev-01's memory file was encrypted in place: $enc"
+else
+  bad "dev-01's memory file was not encrypted: $(ls -l "$root/var/lib/libvirt/qemu/snapshot/dev-01/")"
 fi
 if grep -qiE 'Read-only file system|Operation not permitted|Permission denied|SIGSYS|code=killed' "$log/journal-work.txt"; then
   bad "the sandbox refused something (see above)"
