@@ -244,12 +244,12 @@ ct systemctl show -p ActiveState,SubState,StatusText,Result,NRestarts snapgov | 
 # pass before systemd's "Started" line (and no READY-less start).
 journal_run >"$log/journal-start.txt" 2>&1 || true
 grep -nE 'Started|snapgov\[' "$log/journal-start.txt" | head -12 | sed 's/^/  /'
-first_daemon=$(grep -n 'snapgov\[' "$log/journal-start.txt" | grep -v 'policy check' | head -1 | cut -d: -f1 || true)
+first_daemon=$(grep -n 'snapgov\[[0-9]*\]: ready:' "$log/journal-start.txt" | head -1 | cut -d: -f1 || true)
 started=$(grep -n 'Started snapgov' "$log/journal-start.txt" | head -1 | cut -d: -f1 || true)
 if [[ -n $first_daemon && -n $started && $first_daemon -lt $started && -n $(show StatusText) ]]; then
-  ok "the daemon logged its pass (line $first_daemon) before systemd's 'Started' (line $started); StatusText=$(show StatusText)"
+  ok "the daemon's 'ready:' (READY=1, after its first pass; line $first_daemon) comes before systemd's 'Started' (line $started); StatusText=$(show StatusText)"
 else
-  bad "READY ordering not shown (daemon line ${first_daemon:-none}, Started line ${started:-none})"
+  bad "READY ordering not shown (daemon 'ready:' line ${first_daemon:-none}, Started line ${started:-none})"
 fi
 
 # --- 5. status over the control socket ----------------------------------------------------
