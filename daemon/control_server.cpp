@@ -469,7 +469,11 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::io_context& io
         return fail(ErrorCode::io,
                     "cannot listen on control socket " + path + ": " + bind_ec.message());
     }
-    if (chmod(path.c_str(), 0660) != 0 || chown(path.c_str(), 0, gid) != 0) {
+    // chown only when the owner must change (a control_group): the unit's system-call filter
+    // refuses chown, and a socket root binds is root's already.
+    struct stat st {};
+    const bool owned = ::stat(path.c_str(), &st) == 0 && st.st_uid == 0 && st.st_gid == gid;
+    if (chmod(path.c_str(), 0660) != 0 || (!owned && chown(path.c_str(), 0, gid) != 0)) {
         if (geteuid() == 0) {
             return fail(ErrorCode::io,
                         "cannot set mode/owner of " + path + ": " + std::strerror(errno));

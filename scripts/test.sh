@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing (build tools, libvirtd, QEMU, age), builds
-# with warnings as errors, then runs every test through CTest, including the integration
-# tests against a real libvirtd with QEMU (tests/integration/).
+# The whole test suite: installs what is missing (build tools, libvirtd, QEMU, age, the package
+# test's tools, the OSCAL validator), builds with warnings as errors, then runs every test
+# through CTest, including the integration tests against a real libvirtd with QEMU
+# (tests/integration/) and the Debian package test (tests/packaging/).
+#
+# Tests leave the host alone: afterwards the host's own state directory /var/lib/snapgov (the
+# default `state_dir`, where a test's policy without one would write journals and evidence)
+# must be as it was before; the suite fails otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --with-integration
 SNAPGOV_BUILD_DIR=${SNAPGOV_BUILD_DIR:-build} scripts/build.sh -DSNAPGOV_BUILD_TESTS=ON
-cd "${SNAPGOV_BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@"
+host_state() { find /var/lib/snapgov -printf '%p %s %T@\n' 2>/dev/null | sort || true; }
+before=$(host_state)
+status=0
+(cd "${SNAPGOV_BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 -j"$(nproc)" "$@") ||
+  status=$?
+if [[ $(host_state) != "$before" ]]; then
+  echo "test.sh: a test changed the host's /var/lib/snapgov (a policy without state_dir?):" >&2
+  diff <(echo "$before") <(host_state) >&2 || true
+  status=1
+fi
+exit $status

@@ -147,6 +147,7 @@ policies:
     mode: audit
     match: {{names: ["dev-*"]}}
     max_age: 72h
+state_dir: {work}/state
 daemon:
   interval: 1h
   control_socket: {sock}

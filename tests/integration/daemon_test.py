@@ -144,6 +144,7 @@ policies:
     match: {{names: ["dev-*"]}}
     max_age: 72h
 {extra}
+state_dir: {os.path.dirname(path)}/state-{os.path.basename(path)}
 daemon:
   interval: 1h
   deny_interval: 1s

@@ -31,6 +31,7 @@ exemptions:
     checkpoint: approved
     reason: CHG-7 approved rollback point
     expires: 2099-01-01T00:00:00Z
+state_dir: $work/state
 YAML
 
 # Inventory: the labels, both checkpoints, the real memory dump.

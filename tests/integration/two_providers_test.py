@@ -65,6 +65,7 @@ policies:
     mode: enforce
     match: {{labels: {{tier: production}}}}
     checkpoints: deny
+state_dir: {work}/state
 """)
     return path
 
