@@ -52,6 +52,8 @@ fake_dump() { # fake_dump PATH KIB
 # Encrypt to a key made here with the age tool, so the demo can decrypt with it afterwards.
 age-keygen -o "$work/demo-key.txt" 2>/dev/null
 recipient=$(age-keygen -y "$work/demo-key.txt")
+# The evidence ledger's Ed25519 signing key; the public half is what an auditor keeps.
+"$bin" evidence keygen -o "$work/evidence.key" > "$work/evidence.pub" 2>/dev/null
 
 # prepare DIR: the demo host in DIR: host.xml and policy.yaml (copies of examples/ with the
 # times moved and memory paths in DIR/dumps), the fake dumps, and the state folder.
@@ -70,8 +72,11 @@ prepare() {
   for t in $(grep -o 'expires: [0-9T:-]*Z' "$repo/examples/policy.yaml" | cut -d' ' -f2 | sort -u); do
     sed -i "s/expires: $t/expires: $(shift_time "$t")/" "$dir/policy.yaml"
   done
-  # The journal of dump operations goes to the demo folder, not /var/lib/snapgov.
-  printf '\nstate_dir: "${CONFIG_DIR}/state"\n' >> "$dir/policy.yaml"
+  # The journal of dump operations goes to the demo folder, not /var/lib/snapgov; so does
+  # the evidence ledger, one for the whole demo (enforce's pass and the daemon's passes, one
+  # hash chain), signed with a key made here.
+  printf '\nstate_dir: "${CONFIG_DIR}/state"\nevidence:\n  path: %s\n  signing_key: %s\n' \
+    "$work/evidence.db" "$work/evidence.key" >> "$dir/policy.yaml"
   for f in $(grep -o "file='$dumps/[^']*'" "$dir/host.xml" | sed "s/^file='//; s/'\$//"); do
     fake_dump "$f" 512
     touch -d "2 hours ago" "$f"  # written when its checkpoint was taken
@@ -155,5 +160,14 @@ kill -TERM "$daemon_pid"
 if wait "$daemon_pid"; then echo "(daemon exit 0)"; else echo "(daemon exit $?)"; exit 2; fi
 echo "daemon log (stderr):"
 sed 's/^/  /' daemon.log
+
+# What an auditor runs: every pass above (enforce's and the daemon's) is in the ledger.
+echo
+echo "Every pass above is in the evidence ledger ($work/evidence.db): hash-chained, its head"
+echo "signed at the end of each pass. What an auditor runs:"
+run evidence verify -c policy.yaml --public-key evidence.pub
+run evidence export -c policy.yaml --format oscal -o assessment-results.json
+printf '\n$ head -c 400 assessment-results.json\n'
+head -c 400 assessment-results.json; echo " ..."
 echo
 echo "Demo done. The test driver keeps its state in memory: examples/ is unchanged."
