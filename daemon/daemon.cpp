@@ -61,6 +61,8 @@ struct LastPass {
     std::size_t done = 0;
     std::size_t failed = 0;
     std::size_t skipped = 0;
+    std::size_t unsettled = 0; ///< dump operations that need attention
+    std::string unsettled_command;
 };
 
 } // namespace
@@ -262,6 +264,11 @@ private:
         // pages back so an idle daemon stays small.
         (void)malloc_trim(0);
         const PassScope scope = pass.scope;
+        if (pass.unsettled.size() != last_.unsettled) { // once per change, not every pass
+            for (const auto& u : pass.unsettled) {
+                log::warning(u);
+            }
+        }
         record(pass);
         health_ = pass.health;
         for (const auto& e : pass.errors) {
@@ -322,6 +329,8 @@ private:
         l.checkpoints = pass.plan.checkpoints;
         l.violations = pass.remaining().violations();
         l.exempt = pass.remaining().exempt();
+        l.unsettled = pass.unsettled.size();
+        l.unsettled_command = pass.unsettled_command;
         for (const auto& r : pass.results) {
             if (r.outcome == Outcome::done) {
                 ++l.done;
@@ -346,7 +355,11 @@ private:
         return std::to_string(last_.vms) + " VMs, " + std::to_string(last_.checkpoints) +
                " checkpoints seen, " + std::to_string(last_.violations) + " violations remain, " +
                std::to_string(last_.done) + " actions done in the last " + last_.scope + " pass" +
-               (down > 0 ? ", " + std::to_string(down) + " provider(s) down" : "");
+               (down > 0 ? ", " + std::to_string(down) + " provider(s) down" : "") +
+               (last_.unsettled > 0
+                    ? ", " + std::to_string(last_.unsettled) +
+                          " dump operation(s) need attention (" + last_.unsettled_command + ")"
+                    : "");
     }
 
     // --- control requests --------------------------------------------------------------
@@ -380,6 +393,11 @@ private:
         // full pass's (which the metrics report).
         o["last_pass"] = pass_json(last_);
         o["last_full_pass"] = pass_json(last_full_);
+        // Known from the last pass's crash recovery (every enforcing pass runs it).
+        o["dump_operations_unsettled"] = last_.unsettled;
+        if (last_.unsettled > 0) {
+            o["settle"] = last_.unsettled_command;
+        }
         return o;
     }
 
@@ -397,7 +415,8 @@ private:
                             {"exempt", l.exempt},
                             {"actions_done", l.done},
                             {"actions_failed", l.failed},
-                            {"actions_skipped", l.skipped}};
+                            {"actions_skipped", l.skipped},
+                            {"dump_operations_unsettled", l.unsettled}};
     }
 
     void on_request(const std::string& line, ControlServer::Reply reply) {

@@ -97,6 +97,9 @@ Result<void> Metrics::on_pass_end(const engine::PassResult& pass) {
     duration_sum_ += duration_seconds;
     duration_count_ += 1;
     last_pass_timestamp_ = static_cast<double>(pass.now.time_since_epoch().count());
+    if (pass.mode == engine::PassMode::enforce) { // only an enforcing pass runs recovery
+        dump_operations_unsettled_ = static_cast<double>(pass.unsettled.size());
+    }
     return {};
 }
 
@@ -126,6 +129,9 @@ std::string Metrics::render() const {
     family(out, "snapgov_last_pass_timestamp_seconds", "gauge",
            "Unix time of the last finished pass.",
            std::map<Labels, double>{{{}, last_pass_timestamp_}});
+    family(out, "snapgov_dump_operations_unsettled", "gauge",
+           "Interrupted dump operations recovery could not settle (snapgov dump recover --list).",
+           std::map<Labels, double>{{{}, dump_operations_unsettled_}});
     return out;
 }
 

@@ -41,6 +41,7 @@ private:
     double duration_sum_ = 0;
     double duration_count_ = 0;
     double last_pass_timestamp_ = 0;
+    double dump_operations_unsettled_ = 0;
 
     static constexpr std::array<double, 9> kBuckets = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 };

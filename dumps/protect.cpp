@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <map>
+#include <tuple>
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/file.h>
@@ -522,7 +523,7 @@ JournalOutcome recover_journal(int dir_fd, const std::string& state_dir, const s
                              "); not wiped. The ciphertext " + j.ciphertext + " is verified: if " +
                              j.plaintext +
                              " is the dump's partly wiped plaintext, run snapgov dump wipe " +
-                             j.plaintext + ", then remove " + j.file);
+                             j.plaintext + " and recovery completes the operation");
         }
         WipeOptions wo;
         wo.expect = WipeOptions::Expected{j.plain_dev, j.plain_ino, j.plain_size};
@@ -536,6 +537,237 @@ JournalOutcome recover_journal(int dir_fd, const std::string& state_dir, const s
     if (auto r = remove_journal(j); !r)
         return attention(r.error().message);
     return out;
+}
+
+// --- unsettled operations -------------------------------------------------------------------
+
+// The ID of the journal `file`: the hex digits of its name (protect-ID.journal).
+std::string id_of(const std::string& file) {
+    const std::string name = fs::path(file).filename().string();
+    constexpr std::size_t kPrefix = std::string_view("protect-").size();
+    if (name.size() <= kPrefix + kJournalSuffix.size())
+        return name;
+    return name.substr(kPrefix, name.size() - kPrefix - kJournalSuffix.size());
+}
+
+// The journals in `state_dir` (open as `dir_fd`), by path.
+Result<std::vector<std::string>> journal_files(const std::string& state_dir) {
+    std::vector<std::string> journals;
+    std::error_code ec;
+    fs::directory_iterator it(state_dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.starts_with("protect-") && name.ends_with(kJournalSuffix))
+            journals.push_back(it->path().string());
+    }
+    if (ec)
+        return fail(ErrorCode::io,
+                    "cannot list state directory " + state_dir + ": " + ec.message());
+    std::sort(journals.begin(), journals.end());
+    return journals;
+}
+
+// Decrypts `path` completely with `ids` into nothing: every chunk authenticated, and the
+// recorded plaintext size.
+std::pair<UnsettledOperation::Decryptable, std::string>
+try_decrypt(const Journal& j, std::span<const X25519Identity> ids) {
+    using D = UnsettledOperation::Decryptable;
+    UniqueFd fd(::open(j.ciphertext.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd.valid())
+        return {D::no, "cannot open it: " + errno_text(errno)};
+    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto n = age_decrypt(
+        fd.get(), [](std::span<const std::uint8_t>) -> Result<void> { return {}; }, ids);
+    if (!n)
+        return {D::no, n.error().message};
+    if (*n != j.plain_size) {
+        return {D::no, "it decrypts to " + std::to_string(*n) + " bytes, the journal recorded " +
+                           std::to_string(j.plain_size)};
+    }
+    return {D::yes, "decrypts completely with the identity given (" + std::to_string(*n) +
+                        " bytes, every chunk authenticated)"};
+}
+
+// What each choice would do to `u`, or why it is refused (docs/command-line.md, "Unsettled
+// dump operations").
+void decide(UnsettledOperation& u) {
+    using P = UnsettledOperation::Plaintext;
+    using C = UnsettledOperation::Ciphertext;
+    using D = UnsettledOperation::Decryptable;
+    auto allow = [](std::string effect) { return ChoiceVerdict{true, std::move(effect)}; };
+    auto refuse = [](std::string why) { return ChoiceVerdict{false, std::move(why)}; };
+    if (u.plaintext_path.empty()) {
+        const std::string why = "the journal cannot be trusted to name files (" + u.problem +
+                                "), so snapgov touches none of them";
+        u.keep_plaintext = refuse(why);
+        u.keep_ciphertext = refuse(why);
+        u.forget = allow("removes the journal " + u.journal +
+                         " only; no file it names is looked at or touched");
+        return;
+    }
+    if (!u.blocked.empty()) {
+        u.keep_plaintext = u.keep_ciphertext = u.forget = refuse(u.blocked);
+        return;
+    }
+    const std::string& pt = u.plaintext_path;
+    const std::string& ct = u.ciphertext_path;
+    const bool plain_intact = u.plaintext == P::same && u.plaintext_signature;
+    const bool cipher_ok = u.ciphertext == C::complete && u.decryptable != D::no;
+    const std::string partial =
+        u.partial ? "; removes " + ct + ".partial (an unfinished ciphertext)" : "";
+    const std::string why_not_intact =
+        u.plaintext == P::different ? pt + " is another file now (not the one encrypted)"
+        : u.plaintext == P::changed ? pt + " changed size since it was encrypted"
+        : u.plaintext == P::absent  ? pt + " is gone"
+                                    : pt + " carries no memory-dump signature (partly wiped?)";
+
+    // --keep-plaintext: FILE stays; this operation's ciphertext goes.
+    if (u.plaintext == P::absent) {
+        u.keep_plaintext = refuse(pt + " is gone: there is no plaintext to keep");
+    } else if (u.ciphertext == C::complete && !plain_intact) {
+        u.keep_plaintext = refuse(ct + " is complete and " + why_not_intact + ": removing " + ct +
+                                  " could lose the only copy of the dump");
+    } else {
+        std::string effect = "keeps " + pt + " as it is";
+        if (u.ciphertext == C::complete) {
+            effect += "; removes " + ct + " (a second, encrypted copy of it)";
+        } else if (u.ciphertext == C::mismatch) {
+            effect += "; leaves " + ct + " alone (not the file this operation wrote)";
+        }
+        u.keep_plaintext = allow(effect + partial + "; removes the journal");
+    }
+
+    // --keep-ciphertext: FILE.age stands for the dump; FILE is wiped if it is still its
+    // plaintext.
+    if (u.ciphertext == C::absent) {
+        u.keep_ciphertext = refuse(ct + " does not exist");
+    } else if (u.ciphertext == C::mismatch) {
+        u.keep_ciphertext = refuse(ct + " is not the complete ciphertext this operation wrote (" +
+                                   u.ciphertext_detail + "), so it cannot stand for the dump");
+    } else if (u.decryptable == D::no) {
+        u.keep_ciphertext =
+            refuse(ct + " does not decrypt with the identity given (" + u.decrypt_detail + ")");
+    } else {
+        const std::string keeps =
+            "keeps " + ct +
+            (u.decryptable == D::yes ? " (decrypts with the identity given)"
+                                     : " (complete as recorded; -i IDENTITY also decrypts it)");
+        switch (u.plaintext) {
+        case P::absent:
+            u.keep_ciphertext =
+                allow(keeps + "; " + pt + " is already gone" + partial + "; removes the journal");
+            break;
+        case P::same:
+            u.keep_ciphertext =
+                u.plaintext_signature
+                    ? allow(keeps + "; wipes " + pt + " (the dump's plaintext)" + partial +
+                            "; removes the journal")
+                    : refuse(pt + " carries no memory-dump signature (a wipe interrupted?), and " +
+                             "snapgov wipes only what it can identify: check it, remove it " +
+                             "(snapgov dump wipe " + pt + "), then settle again");
+            break;
+        case P::changed:
+            u.keep_ciphertext =
+                refuse(pt + " is the file that was encrypted but its size changed since: its " +
+                       "content now exists nowhere else; move it away, then settle again");
+            break;
+        case P::different:
+            u.keep_ciphertext = allow(keeps + "; leaves " + pt +
+                                      " alone (another file, not the dump's plaintext: not "
+                                      "wiped)" +
+                                      partial + "; removes the journal");
+            break;
+        }
+    }
+
+    // --forget: only the journal goes.
+    const bool op_plain = u.plaintext == P::same || u.plaintext == P::changed;
+    const bool op_cipher = u.ciphertext == C::complete;
+    if (u.partial) {
+        u.forget = refuse(ct + ".partial (an unfinished ciphertext) would be left with nothing "
+                               "recording it: choose --keep-plaintext or --keep-ciphertext");
+    } else if (!op_plain && !op_cipher) {
+        u.forget = allow("removes the journal only: neither " + pt + " nor " + ct +
+                         " is this operation's file any more; both stay as they are");
+    } else if (plain_intact && cipher_ok) {
+        u.forget = allow("removes the journal only: " + pt + " (the dump) and " + ct +
+                         " (its complete ciphertext) both stay, as with dump encrypt --keep");
+    } else {
+        u.forget = refuse(
+            "the journal is the only record that " + (op_plain ? pt : ct) +
+            " is this operation's " + (op_plain ? "plaintext" : "ciphertext") + " and " +
+            (op_plain ? (op_cipher ? why_not_intact : ct + " is not complete") : why_not_intact) +
+            ": choose --keep-plaintext or --keep-ciphertext");
+    }
+}
+
+// Looks at what is on disk for the journal `file` now, changing nothing. `journal` receives
+// the journal when it could be read and is one snapgov wrote.
+UnsettledOperation inspect(int dir_fd, const std::string& state_dir, const std::string& file,
+                           std::span<const X25519Identity> ids, std::optional<Journal>& journal) {
+    using P = UnsettledOperation::Plaintext;
+    using C = UnsettledOperation::Ciphertext;
+    using D = UnsettledOperation::Decryptable;
+    UnsettledOperation u;
+    u.journal = file;
+    u.id = id_of(file);
+    journal.reset();
+    auto loaded = load(dir_fd, file);
+    if (!loaded) {
+        u.problem = loaded.error().message;
+    } else if (auto r = check_claims(*loaded, state_dir); !r) {
+        u.problem = r.error().message;
+    }
+    if (!u.problem.empty()) {
+        decide(u);
+        return u;
+    }
+    const Journal& j = *loaded;
+    journal = j;
+    u.plaintext_path = j.plaintext;
+    u.ciphertext_path = j.ciphertext;
+    u.step = step_name(j.step);
+    u.keep = j.keep;
+    struct stat st {};
+    if (::lstat(j.plaintext.c_str(), &st) != 0) {
+        if (errno != ENOENT)
+            u.blocked = "cannot look up " + j.plaintext + ": " + errno_text(errno);
+        u.plaintext = P::absent;
+    } else if (!S_ISREG(st.st_mode) || st.st_dev != j.plain_dev || st.st_ino != j.plain_ino) {
+        u.plaintext = P::different;
+    } else {
+        u.plaintext = static_cast<std::uint64_t>(st.st_size) == j.plain_size ? P::same : P::changed;
+    }
+    if (u.plaintext != P::absent && S_ISREG(st.st_mode)) {
+        auto found = classify_file(j.plaintext);
+        u.plaintext_signature = found && found->kind != DumpKind::age_encrypted;
+    }
+    u.partial = path_exists(j.partial);
+    if (u.partial && j.step != Step::encrypting && matches(j, j.partial)) {
+        u.blocked = j.partial + " is a complete ciphertext: run snapgov dump recover --state-dir " +
+                    state_dir + " (it renames it to " + j.ciphertext + " when that name is free)";
+    }
+    if (path_exists(j.ciphertext)) {
+        if (j.step == Step::encrypting) {
+            u.ciphertext = C::mismatch;
+            u.ciphertext_detail = "the journal recorded no complete ciphertext";
+        } else if (!matches(j, j.ciphertext)) {
+            u.ciphertext = C::mismatch;
+            u.ciphertext_detail = "its size or SHA-256 is not what the journal recorded";
+        } else if (auto r = check_ciphertext(j); !r) {
+            u.ciphertext = C::mismatch;
+            u.ciphertext_detail = r.error().message;
+        } else {
+            u.ciphertext = C::complete;
+        }
+    }
+    if (u.ciphertext == C::complete && !ids.empty()) {
+        std::tie(u.decryptable, u.decrypt_detail) = try_decrypt(j, ids);
+    } else {
+        u.decryptable = D::not_checked;
+    }
+    decide(u);
+    return u;
 }
 
 } // namespace
@@ -566,7 +798,8 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
             return fail(ErrorCode::usage,
                         "an interrupted encryption of " + abs +
                             " is pending and could not be finished or rolled back: " +
-                            earlier.action.detail + " (then run snapgov dump recover)");
+                            earlier.action.detail + "; to settle it: " +
+                            settle_hint(options.state_dir, id_of(*journal_file)));
         case RecoveryAction::Outcome::completed: {
             const Journal& done = *earlier.journal;
             ProtectReport report;
@@ -614,7 +847,8 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     j.file = std::move(*journal_file);
     if (path_exists(j.file)) {
         return fail(ErrorCode::usage, "an interrupted encryption of " + abs + " is pending (" +
-                                          j.file + "): run recovery (snapgov dump recover)");
+                                          j.file + "): run snapgov dump recover --state-dir " +
+                                          options.state_dir);
     }
     if (path_exists(j.partial)) {
         return fail(ErrorCode::usage,
@@ -790,9 +1024,169 @@ Result<std::vector<RecoveryAction>> recover(const std::string& state_dir) {
     if (ec)
         return fail(ErrorCode::io,
                     "cannot list state directory " + state_dir + ": " + ec.message());
-    for (const auto& file : journals)
-        actions.push_back(recover_journal(dir->get(), state_dir, file).action);
+    std::sort(journals.begin(), journals.end());
+    for (const auto& file : journals) {
+        RecoveryAction a = recover_journal(dir->get(), state_dir, file).action;
+        a.id = id_of(file);
+        if (a.outcome == RecoveryAction::Outcome::needs_attention)
+            a.detail += "; to settle it: " + settle_hint(state_dir, a.id);
+        actions.push_back(std::move(a));
+    }
     return actions;
+}
+
+std::string settle_hint(const std::string& state_dir, const std::string& id) {
+    const std::string dir =
+        state_dir == kDefaultStateDir ? std::string() : " --state-dir " + state_dir;
+    return "snapgov dump recover --list" + dir + ", then snapgov dump recover --settle " +
+           (id.empty() ? std::string("ID") : id) + dir +
+           " --keep-plaintext|--keep-ciphertext|--forget";
+}
+
+std::string_view to_string(SettleChoice choice) noexcept {
+    switch (choice) {
+    case SettleChoice::keep_plaintext: return "keep-plaintext";
+    case SettleChoice::keep_ciphertext: return "keep-ciphertext";
+    case SettleChoice::forget: return "forget";
+    }
+    return "forget";
+}
+
+const ChoiceVerdict& UnsettledOperation::verdict(SettleChoice choice) const {
+    switch (choice) {
+    case SettleChoice::keep_plaintext: return keep_plaintext;
+    case SettleChoice::keep_ciphertext: return keep_ciphertext;
+    case SettleChoice::forget: return forget;
+    }
+    return forget;
+}
+
+Result<std::vector<UnsettledOperation>> list_unsettled(const std::string& state_dir,
+                                                       std::span<const X25519Identity> identities) {
+    std::vector<UnsettledOperation> out;
+    auto dir = open_state_dir(state_dir, false);
+    if (!dir)
+        return tl::unexpected(dir.error());
+    if (!dir->valid())
+        return out;
+    auto journals = journal_files(state_dir);
+    if (!journals)
+        return tl::unexpected(journals.error());
+    for (const auto& file : *journals) {
+        std::optional<Journal> j;
+        // The lock only tells whether another process is carrying the operation out now.
+        UnsettledOperation u = inspect(dir->get(), state_dir, file, identities, j);
+        if (j && u.blocked.empty()) {
+            if (auto lock = lock_plaintext(j->plaintext); !lock) {
+                u.blocked = lock.error().message;
+                decide(u);
+            }
+        }
+        out.push_back(std::move(u));
+    }
+    return out;
+}
+
+Result<SettleReport> settle(const std::string& state_dir, const std::string& id,
+                            SettleChoice choice, std::span<const X25519Identity> identities) {
+    const std::string listing =
+        "snapgov dump recover --list" +
+        (state_dir == kDefaultStateDir ? std::string() : " --state-dir " + state_dir);
+    auto dir = open_state_dir(state_dir, false);
+    if (!dir)
+        return tl::unexpected(dir.error());
+    std::vector<std::string> found;
+    if (dir->valid()) {
+        auto journals = journal_files(state_dir);
+        if (!journals)
+            return tl::unexpected(journals.error());
+        for (const auto& file : *journals) {
+            if (!id.empty() && id_of(file).starts_with(id))
+                found.push_back(file);
+        }
+    }
+    if (found.empty()) {
+        return fail(ErrorCode::usage, "no unsettled operation " + id + " in " + state_dir + " (" +
+                                          listing + " shows them)");
+    }
+    if (found.size() > 1) {
+        return fail(ErrorCode::usage, "the ID " + id + " names " + std::to_string(found.size()) +
+                                          " operations in " + state_dir + ": give more of it (" +
+                                          listing + ")");
+    }
+    const std::string& file = found.front();
+    const std::string refused =
+        "refused: --settle " + id_of(file) + " --" + std::string(to_string(choice)) + ": ";
+    // Everything is checked again with FILE's lock held, so that no other snapgov process
+    // acts on it meanwhile; what is found now decides, not what a listing showed.
+    std::optional<Journal> j;
+    SettleReport report;
+    report.before = inspect(dir->get(), state_dir, file, identities, j);
+    UniqueFd lock;
+    if (j && report.before.blocked.empty()) {
+        auto locked = lock_plaintext(j->plaintext);
+        if (!locked)
+            return fail(ErrorCode::usage, refused + locked.error().message);
+        lock = std::move(*locked);
+        report.before = inspect(dir->get(), state_dir, file, identities, j);
+    }
+    const UnsettledOperation& u = report.before;
+    const ChoiceVerdict& verdict = u.verdict(choice);
+    if (!verdict.allowed)
+        return fail(ErrorCode::usage, refused + verdict.effect);
+    Journal own;
+    own.file = file;
+    if (!j) { // only --forget is allowed: the journal alone goes
+        if (auto r = remove_journal(own); !r)
+            return tl::unexpected(r.error());
+        report.done = "removed the journal " + file + "; no other file was touched";
+        return report;
+    }
+    using P = UnsettledOperation::Plaintext;
+    using C = UnsettledOperation::Ciphertext;
+    std::vector<std::string> done;
+    if (choice == SettleChoice::keep_plaintext && u.ciphertext == C::complete) {
+        if (!matches(*j, j->ciphertext)) // changed since it was looked at: act on nothing
+            return fail(ErrorCode::usage, refused + j->ciphertext + " changed while settling");
+        if (auto r = remove_own_file(j->ciphertext); !r)
+            return fail(ErrorCode::usage, refused + r.error().message);
+        done.push_back("removed " + j->ciphertext);
+    }
+    if (choice == SettleChoice::keep_ciphertext && u.plaintext == P::same) {
+        // decide() allowed it only with a memory-dump signature; checked once more here, and
+        // wipe_file() checks the device, inode and size again on the open file.
+        auto sig = classify_file(j->plaintext);
+        if (!sig || sig->kind == DumpKind::age_encrypted) {
+            return fail(ErrorCode::usage, refused + j->plaintext +
+                                              " no longer carries a memory-dump signature; "
+                                              "not wiped");
+        }
+        WipeOptions wo;
+        wo.expect = WipeOptions::Expected{j->plain_dev, j->plain_ino, j->plain_size};
+        auto w = wipe_file(j->plaintext, wo);
+        if (!w) {
+            return tl::unexpected(w.error().with_context(
+                "wiping " + j->plaintext + " failed; the journal is kept (" + listing + ")"));
+        }
+        report.wipe = *w;
+        done.push_back("wiped " + j->plaintext + " (" +
+                       std::string(to_string(w->storage.assurance)) + ")");
+    }
+    if (choice != SettleChoice::forget && u.partial) {
+        if (auto r = remove_own_file(j->partial); !r)
+            return fail(ErrorCode::usage, refused + r.error().message);
+        done.push_back("removed " + j->partial);
+    }
+    if (auto r = fsync_parent_dir(j->ciphertext); !r)
+        return tl::unexpected(r.error());
+    if (auto r = remove_journal(own); !r)
+        return tl::unexpected(r.error());
+    done.push_back("removed the journal");
+    std::string text = verdict.effect + ": ";
+    for (std::size_t i = 0; i < done.size(); ++i)
+        text += (i == 0 ? "" : ", ") + done[i];
+    report.done = text;
+    return report;
 }
 
 } // namespace snapgov::dumps

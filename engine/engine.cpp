@@ -62,6 +62,7 @@ Result<ResolvedAction> resolve(const PlannedAction& action, const Inventory& inv
 struct Engine::Recovery {
     bool changed = false; ///< something on disk or in a hypervisor changed: collect again
     std::vector<std::string> notes;
+    std::vector<std::string> unsettled; ///< dump operations that need a person
     std::vector<Error> errors;
 };
 
@@ -136,12 +137,15 @@ Engine::Recovery Engine::recover_interrupted(const Inventory& inventory) {
     if (!recovered) {
         out.errors.push_back(recovered.error().with_context("recovering dump operations"));
     } else {
-        out.changed = !recovered->empty();
         for (const auto& a : *recovered) {
             const std::string line = "recovery of " + a.plaintext_path + ": " + a.detail;
-            out.notes.push_back(line);
+            // An operation recovery cannot settle stays until a person does (its line names
+            // the command); it is not a failure of this pass. Nothing changed on disk for it.
             if (a.outcome == dumps::RecoveryAction::Outcome::needs_attention) {
-                out.errors.push_back(Error{ErrorCode::io, line});
+                out.unsettled.push_back(line);
+            } else {
+                out.notes.push_back(line);
+                out.changed = true;
             }
         }
     }
@@ -180,6 +184,11 @@ PassResult Engine::enforce(TimePoint now, const PassOptions& options) {
         }
         pass.plan.notes.insert(pass.plan.notes.end(), recovery.notes.begin(), recovery.notes.end());
         pass.errors.insert(pass.errors.end(), recovery.errors.begin(), recovery.errors.end());
+        pass.unsettled = std::move(recovery.unsettled);
+        pass.unsettled_command =
+            "snapgov dump recover --list" + (config_->state_dir == dumps::kDefaultStateDir
+                                                 ? std::string()
+                                                 : " --state-dir " + config_->state_dir);
     }
     pass.decisions = guard(pass.plan.actions, pass.inventory,
                            {config_->safety.max_actions_per_run, 0, options.dry_run});

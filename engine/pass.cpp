@@ -46,7 +46,7 @@ int PassResult::exit_code() const {
     if (count(Outcome::failed) > 0 || count(Outcome::not_verified) > 0) {
         return 2;
     }
-    return remaining().violations() > 0 ? 1 : 0;
+    return remaining().violations() > 0 || !unsettled.empty() ? 1 : 0;
 }
 
 std::size_t PassResult::count(Outcome outcome) const {

@@ -99,9 +99,16 @@ struct PassResult {
     /// carried out); what is listed there remains.
     std::optional<policies::Plan> after;
     /// What went wrong besides actions: providers that could not be collected (before or
-    /// after acting), recoveries that need attention, observers that failed; each names
+    /// after acting), crash recovery that could not run, observers that failed; each names
     /// its source. Any makes the exit code 2.
     std::vector<Error> errors;
+    /// Dump operations a crash interrupted that recovery could not finish or roll back
+    /// safely (one line each: the file, why, and the command that settles it). They remain
+    /// until a person settles them (`snapgov dump recover --list`, then `--settle ID ...`):
+    /// a state of the host like a remaining violation, not a failure of this pass (exit 1).
+    std::vector<std::string> unsettled;
+    /// The command that lists them: `snapgov dump recover --list [--state-dir DIR]`.
+    std::string unsettled_command;
     /// Provider health after the pass, in config order.
     std::vector<ProviderHealth> health;
     /// Provider collections this pass made (1 for plan; 2 for enforce, 3 when crash recovery
@@ -111,7 +118,8 @@ struct PassResult {
 
     /// The plan whose findings still stand: `after` if there is one, else `plan`.
     [[nodiscard]] const policies::Plan& remaining() const { return after ? *after : plan; }
-    /// 0 compliant, 1 violations remain, 2 a provider or an action failed.
+    /// 0 compliant, 1 violations or unsettled dump operations remain, 2 a provider or an
+    /// action failed.
     [[nodiscard]] int exit_code() const;
     /// How many results have `outcome`.
     [[nodiscard]] std::size_t count(Outcome outcome) const;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include <boost/json.hpp>
 
 #include "cli/commands/command.hpp"
+#include "core/text.hpp"
 #include "dumps/dump_commands.hpp"
 #include "engine/dump_survey.hpp"
 #include "engine/engine.hpp"
@@ -33,7 +35,7 @@ constexpr const char* kNameOnlyNote =
     "them automatically; check them in Hyper-V";
 
 /// The default journal directory of dump operations (docs/policy-file.md: `state_dir`).
-constexpr const char* kDefaultStateDir = "/var/lib/snapgov";
+constexpr const char* kDefaultStateDir = dumps::kDefaultStateDir;
 
 int report_error(std::string_view command, const Error& e) {
     std::cerr << "snapgov dump " << command << ": " << e.message << "\n";
@@ -136,12 +138,20 @@ struct DumpOptions {
     std::vector<std::string> paths;
     std::string config;
     std::string format = "text";
+    bool list_flag = false;
+    std::string settle_id;
+    bool keep_plaintext = false;
+    bool keep_ciphertext = false;
+    bool forget = false;
 
     int run_encrypt();
     int run_decrypt();
     int run_wipe();
     int run_scan(const Context& context);
     int run_recover();
+    int run_list(const std::vector<dumps::RecoveryAction>& recovered,
+                 std::span<const dumps::X25519Identity> ids);
+    int run_settle(std::span<const dumps::X25519Identity> ids);
 };
 
 void register_dump(CLI::App& app, DumpOptions& o) {
@@ -194,10 +204,32 @@ void register_dump(CLI::App& app, DumpOptions& o) {
     o.scan->add_option("PATH", o.paths,
                        "files or folders to scan (default with -c: memory_dumps.scan_paths)");
 
-    o.recover = o.dump->add_subcommand("recover",
-                                       "finish or roll back dump encryptions a crash interrupted");
+    o.recover = o.dump->add_subcommand(
+        "recover", "finish or roll back dump encryptions a crash interrupted; list and settle "
+                   "the ones it cannot (exit 1 while any remain)");
     add_state_dir(o.recover);
     add_format(o.recover);
+    o.recover->add_flag(
+        "--list", o.list_flag,
+        "after recovering, list each unsettled operation: its ID, what is on disk, and what "
+        "each --settle choice would do");
+    o.recover
+        ->add_option(
+            "--settle", o.settle_id,
+            "settle the operation ID (from --list) with --keep-plaintext, --keep-ciphertext or "
+            "--forget, after checking everything again")
+        ->type_name("ID");
+    // Their combinations are checked in run_recover(), where the message can say why.
+    o.recover->add_flag("--keep-plaintext", o.keep_plaintext,
+                        "with --settle: keep FILE, remove this operation's FILE.age");
+    o.recover->add_flag(
+        "--keep-ciphertext", o.keep_ciphertext,
+        "with --settle: keep FILE.age, wipe FILE if it is still the dump's plaintext");
+    o.recover->add_flag("--forget", o.forget,
+                        "with --settle: remove only the journal (when no file needs it)");
+    o.recover->add_option("-i,--identity", o.identity,
+                          "with --list or --settle: identity file to check that each complete "
+                          "FILE.age decrypts (mode 0600)");
 }
 
 int DumpOptions::run_encrypt() {
@@ -421,32 +453,289 @@ int DumpOptions::run_scan(const Context& context) {
     return orphans.empty() ? kOk : kFound;
 }
 
+const char* outcome_name(dumps::RecoveryAction::Outcome outcome) {
+    using O = dumps::RecoveryAction::Outcome;
+    return outcome == O::completed     ? "completed"
+           : outcome == O::rolled_back ? "rolled_back"
+                                       : "needs_attention";
+}
+
+std::string plaintext_state(const dumps::UnsettledOperation& u) {
+    using P = dumps::UnsettledOperation::Plaintext;
+    switch (u.plaintext) {
+    case P::absent: return "absent";
+    case P::same: return "same";
+    case P::changed: return "changed";
+    case P::different: return "different";
+    }
+    return "different";
+}
+
+std::string ciphertext_state(const dumps::UnsettledOperation& u) {
+    using C = dumps::UnsettledOperation::Ciphertext;
+    return u.ciphertext == C::absent     ? "absent"
+           : u.ciphertext == C::complete ? "complete"
+                                         : "mismatch";
+}
+
+std::string decryptable_state(const dumps::UnsettledOperation& u) {
+    using D = dumps::UnsettledOperation::Decryptable;
+    return u.decryptable == D::yes ? "yes" : u.decryptable == D::no ? "no" : "not_checked";
+}
+
+json::object unsettled_json(const dumps::UnsettledOperation& u) {
+    json::object o{{"id", u.id}, {"journal", u.journal}};
+    if (!u.problem.empty()) {
+        o["problem"] = u.problem;
+    }
+    if (!u.plaintext_path.empty()) {
+        o["plaintext"] = u.plaintext_path;
+        o["ciphertext"] = u.ciphertext_path;
+        o["step"] = u.step;
+        o["found"] = json::object{{"plaintext", plaintext_state(u)},
+                                  {"plaintext_signature", u.plaintext_signature},
+                                  {"ciphertext", ciphertext_state(u)},
+                                  {"ciphertext_detail", u.ciphertext_detail},
+                                  {"partial", u.partial},
+                                  {"decryptable", decryptable_state(u)},
+                                  {"decrypt_detail", u.decrypt_detail}};
+    }
+    if (!u.blocked.empty()) {
+        o["blocked"] = u.blocked;
+    }
+    json::object choices;
+    for (const auto choice : {dumps::SettleChoice::keep_plaintext,
+                              dumps::SettleChoice::keep_ciphertext, dumps::SettleChoice::forget}) {
+        const auto& v = u.verdict(choice);
+        choices[std::string(dumps::to_string(choice))] =
+            json::object{{"allowed", v.allowed}, {"effect", v.effect}};
+    }
+    o["choices"] = std::move(choices);
+    return o;
+}
+
+std::string unsettled_text(const dumps::UnsettledOperation& u) {
+    using P = dumps::UnsettledOperation::Plaintext;
+    using C = dumps::UnsettledOperation::Ciphertext;
+    using D = dumps::UnsettledOperation::Decryptable;
+    std::string out = "  " + u.id + "  journal " + escape_text(u.journal);
+    if (!u.step.empty()) {
+        out += " (step " + u.step + ")";
+    }
+    out += "\n";
+    if (!u.problem.empty()) {
+        out += "    why: " + escape_text(u.problem) + "\n";
+    }
+    if (!u.plaintext_path.empty()) {
+        const std::string plain = u.plaintext == P::absent ? "absent"
+                                  : u.plaintext == P::same
+                                      ? "present, the same file (inode and size) that was encrypted"
+                                  : u.plaintext == P::changed
+                                      ? "present, the same inode, but its size changed"
+                                      : "present, another file (not the inode that was encrypted)";
+        out += "    plaintext  " + escape_text(u.plaintext_path) + ": " + plain;
+        if (u.plaintext != P::absent) {
+            out += u.plaintext_signature ? ", memory-dump signature" : ", no memory-dump signature";
+        }
+        out += "\n    ciphertext " + escape_text(u.ciphertext_path) + ": ";
+        out += u.ciphertext == C::absent     ? "absent"
+               : u.ciphertext == C::complete ? "present, complete (as its journal recorded)"
+                                             : "present, not complete or not this operation's (" +
+                                                   escape_text(u.ciphertext_detail) + ")";
+        if (u.ciphertext == C::complete) {
+            out += u.decryptable == D::yes  ? "; decrypts with the identity given"
+                   : u.decryptable == D::no ? "; does NOT decrypt with the identity given (" +
+                                                  escape_text(u.decrypt_detail) + ")"
+                                            : "; decryption not checked (no -i)";
+        }
+        out += "\n    partial    " + escape_text(u.ciphertext_path) +
+               ".partial: " + (u.partial ? "present" : "absent") + "\n";
+    }
+    if (!u.blocked.empty()) {
+        out += "    blocked: " + escape_text(u.blocked) + "\n";
+    }
+    for (const auto choice : {dumps::SettleChoice::keep_plaintext,
+                              dumps::SettleChoice::keep_ciphertext, dumps::SettleChoice::forget}) {
+        const auto& v = u.verdict(choice);
+        char name[24];
+        std::snprintf(name, sizeof name, "--%-16s", std::string(dumps::to_string(choice)).c_str());
+        out += std::string("    ") + name + (v.allowed ? "" : "refused: ") + escape_text(v.effect) +
+               "\n";
+    }
+    return out;
+}
+
 int DumpOptions::run_recover() {
+    if (list_flag && !settle_id.empty()) {
+        return report_error("recover", Error{ErrorCode::usage, "--list and --settle go apart: "
+                                                               "list first, then settle one"});
+    }
+    if (settle_id.empty() && (keep_plaintext || keep_ciphertext || forget)) {
+        return report_error("recover", Error{ErrorCode::usage, "--keep-plaintext, "
+                                                               "--keep-ciphertext and --forget "
+                                                               "go with --settle ID"});
+    }
+    std::vector<dumps::X25519Identity> ids;
+    if (!identity.empty()) {
+        if (!list_flag && settle_id.empty()) {
+            return report_error("recover", Error{ErrorCode::usage, "-i goes with --list or "
+                                                                   "--settle ID"});
+        }
+        auto loaded = dumps::load_identity_file(identity);
+        if (!loaded) {
+            return report_error("recover", loaded.error());
+        }
+        ids = std::move(*loaded);
+    }
+    if (!settle_id.empty()) {
+        return run_settle(ids);
+    }
     auto r = dumps::recover_dumps(state_dir);
     if (!r) {
         return report_error("recover", r.error());
     }
-    bool attention = false;
-    json::array list;
+    if (list_flag) {
+        return run_list(*r, ids);
+    }
+    std::size_t attention = 0;
+    json::array operations;
     std::string out;
     for (const auto& a : *r) {
-        using O = dumps::RecoveryAction::Outcome;
-        const std::string outcome = a.outcome == O::completed     ? "completed"
-                                    : a.outcome == O::rolled_back ? "rolled_back"
-                                                                  : "needs_attention";
-        attention = attention || a.outcome == O::needs_attention;
-        list.push_back(json::object{
-            {"plaintext", a.plaintext_path}, {"outcome", outcome}, {"detail", a.detail}});
-        out += "  " + outcome + "  " + a.plaintext_path + ": " + a.detail + "\n";
+        const std::string outcome = outcome_name(a.outcome);
+        attention += a.outcome == dumps::RecoveryAction::Outcome::needs_attention ? 1 : 0;
+        operations.push_back(json::object{{"id", a.id},
+                                          {"plaintext", a.plaintext_path},
+                                          {"outcome", outcome},
+                                          {"detail", a.detail}});
+        out += "  " + outcome + "  " + escape_text(a.plaintext_path) + ": " +
+               escape_text(a.detail) + "\n";
     }
     if (format == "json") {
-        print(json::serialize(json::object{{"state_dir", state_dir}, {"operations", list}}) + "\n");
+        json::object doc{{"state_dir", state_dir},
+                         {"operations", std::move(operations)},
+                         {"unsettled", attention}};
+        if (attention > 0) {
+            doc["settle"] = dumps::settle_hint(state_dir);
+        }
+        print(json::serialize(doc) + "\n");
     } else {
-        print("recovery in " + state_dir + ": " +
+        out = "recovery in " + state_dir + ": " +
               (r->empty() ? std::string("nothing was interrupted\n")
-                          : std::to_string(r->size()) + " interrupted operation(s)\n" + out));
+                          : std::to_string(r->size()) + " interrupted operation(s)\n" + out);
+        if (attention > 0) {
+            out += std::to_string(attention) + " dump operation(s) need attention: run " +
+                   dumps::settle_hint(state_dir) + "\n";
+        }
+        print(out);
     }
-    return attention ? kError : kOk;
+    return attention > 0 ? kViolations : kOk;
+}
+
+int DumpOptions::run_list(const std::vector<dumps::RecoveryAction>& recovered,
+                          std::span<const dumps::X25519Identity> ids) {
+    auto listed = dumps::list_unsettled(state_dir, ids);
+    if (!listed) {
+        return report_error("recover", listed.error());
+    }
+    // Recovery's reason for each operation it left, by ID.
+    for (auto& u : *listed) {
+        for (const auto& a : recovered) {
+            if (a.id == u.id && a.outcome == dumps::RecoveryAction::Outcome::needs_attention &&
+                u.problem.empty()) {
+                u.problem = a.detail.substr(0, a.detail.find("; to settle it: "));
+            }
+        }
+    }
+    std::string settle =
+        "snapgov dump recover --settle ID" +
+        (state_dir == kDefaultStateDir ? std::string() : " --state-dir " + state_dir) +
+        " --keep-plaintext|--keep-ciphertext|--forget";
+    if (format == "json") {
+        json::array done;
+        for (const auto& a : recovered) {
+            if (a.outcome != dumps::RecoveryAction::Outcome::needs_attention) {
+                done.push_back(json::object{{"id", a.id},
+                                            {"plaintext", a.plaintext_path},
+                                            {"outcome", outcome_name(a.outcome)},
+                                            {"detail", a.detail}});
+            }
+        }
+        json::array list_json;
+        for (const auto& u : *listed) {
+            list_json.push_back(unsettled_json(u));
+        }
+        json::object doc{{"state_dir", state_dir},
+                         {"recovered", std::move(done)},
+                         {"unsettled", std::move(list_json)}};
+        if (!listed->empty()) {
+            doc["settle"] = settle;
+        }
+        print(json::serialize(doc) + "\n");
+    } else {
+        std::string out;
+        for (const auto& a : recovered) {
+            if (a.outcome != dumps::RecoveryAction::Outcome::needs_attention) {
+                out += "recovered: " + std::string(outcome_name(a.outcome)) + "  " +
+                       escape_text(a.plaintext_path) + ": " + escape_text(a.detail) + "\n";
+            }
+        }
+        out += "unsettled dump operations in " + state_dir + ": " +
+               (listed->empty() ? std::string("none\n") : std::to_string(listed->size()) + "\n");
+        for (const auto& u : *listed) {
+            out += unsettled_text(u);
+        }
+        if (!listed->empty()) {
+            out += "settle one: " + settle + "\n";
+        }
+        print(out);
+    }
+    return listed->empty() ? kOk : kViolations;
+}
+
+int DumpOptions::run_settle(std::span<const dumps::X25519Identity> ids) {
+    const int chosen = (keep_plaintext ? 1 : 0) + (keep_ciphertext ? 1 : 0) + (forget ? 1 : 0);
+    if (chosen != 1) {
+        return report_error(
+            "recover", Error{ErrorCode::usage, "--settle " + settle_id +
+                                                   " needs one choice: --keep-plaintext, "
+                                                   "--keep-ciphertext or --forget (snapgov dump "
+                                                   "recover --list says what each would do)"});
+    }
+    const auto choice = keep_plaintext    ? dumps::SettleChoice::keep_plaintext
+                        : keep_ciphertext ? dumps::SettleChoice::keep_ciphertext
+                                          : dumps::SettleChoice::forget;
+    auto r = dumps::settle(state_dir, settle_id, choice, ids);
+    if (!r) {
+        return report_error("recover", r.error());
+    }
+    auto rest = dumps::list_unsettled(state_dir);
+    const std::size_t remaining = rest ? rest->size() : 0;
+    if (format == "json") {
+        json::object doc{{"settled", r->before.id},
+                         {"choice", std::string(dumps::to_string(choice))},
+                         {"done", r->done},
+                         {"unsettled", remaining}};
+        if (r->wipe) {
+            doc["wipe"] = wipe_json(*r->wipe);
+        }
+        print(json::serialize(doc) + "\n");
+    } else {
+        std::string out = "settled " + r->before.id + " (--" +
+                          std::string(dumps::to_string(choice)) + "): " + escape_text(r->done) +
+                          "\n";
+        if (r->wipe) {
+            out += wipe_line(*r->wipe);
+        }
+        out += remaining == 0
+                   ? std::string("no unsettled dump operation remains\n")
+                   : std::to_string(remaining) + " unsettled dump operation(s) remain: run " +
+                         dumps::settle_hint(state_dir) + "\n";
+        print(out);
+    }
+    if (!rest) {
+        return report_error("recover", rest.error());
+    }
+    return remaining == 0 ? kOk : kViolations;
 }
 
 class DumpCommand final : public Command {

@@ -140,6 +140,17 @@ std::optional<std::string> status_text(const json::object& s, std::string& why) 
                !pass_text("last full pass", *full, out, why)) {
         return std::nullopt;
     }
+    // Absent from an older daemon's reply: then nothing is said.
+    if (const auto unsettled = r.find("dump_operations_unsettled") != nullptr
+                                   ? r.num("dump_operations_unsettled")
+                                   : std::nullopt;
+        unsettled && *unsettled > 0) {
+        const auto* cmd = r.find("settle");
+        out += "  dump operations that need attention: " + std::to_string(*unsettled) + ": run " +
+               (cmd != nullptr && cmd->is_string() ? escape_text(cmd->get_string())
+                                                   : std::string("snapgov dump recover --list")) +
+               "\n";
+    }
     if (const auto* m = r.find("metrics"); m != nullptr && m->is_string()) {
         out += "  metrics: " + escape_text(m->get_string()) + "\n";
     }

@@ -371,6 +371,7 @@ json::value enforce_json(const PassResult& pass) {
         summary[outcome] = counts[outcome];
     }
     summary["remaining"] = pass.remaining().violations();
+    summary["unsettled"] = pass.unsettled.size();
     json::object root;
     root["now"] = format_rfc3339(pass.now);
     root["dry_run"] = dry_run;
@@ -379,6 +380,10 @@ json::value enforce_json(const PassResult& pass) {
     root["summary"] = std::move(summary);
     root["notes"] = strings_json(pass.plan.notes);
     root["errors"] = errors_json(pass.errors);
+    root["unsettled"] = strings_json(pass.unsettled);
+    if (!pass.unsettled.empty()) {
+        root["settle"] = pass.unsettled_command;
+    }
     root["exit_code"] = pass.exit_code();
     return root;
 }
@@ -426,6 +431,11 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
     out += findings_text(open_only, width);
     out += notes_text(pass.plan.notes, width);
     out += errors_text(pass.errors, width);
+    if (!pass.unsettled.empty()) {
+        out += "\nDump operations that need attention (interrupted earlier; not this pass's "
+               "actions):\n" +
+               bullets(pass.unsettled, width);
+    }
     out += "\nSummary: " + std::to_string(counts[Outcome::done]) + " done, " +
            std::to_string(counts[Outcome::failed]) + " failed, " +
            std::to_string(counts[Outcome::not_verified]) + " not verified, " +
@@ -433,6 +443,24 @@ std::string enforce_text(const PassResult& pass, const policies::Config& config,
            (dry_run ? ", " + std::to_string(counts[Outcome::dry_run]) + " dry-run" : "") + "; " +
            plural(rest.violations(), "violation remains", "violations remain") + " (" +
            std::to_string(rest.exempt()) + " exempt)\n";
+    // What this pass's own work came to, plainly, apart from what it found left over.
+    const std::size_t failed = counts[Outcome::failed] + counts[Outcome::not_verified];
+    if (!dry_run) {
+        if (failed == 0 && pass.errors.empty()) {
+            out += counts[Outcome::done] > 0
+                       ? "This pass succeeded: every action it carried out was done and "
+                         "verified.\n"
+                       : "This pass succeeded: nothing failed.\n";
+        } else {
+            out += "This pass did not fully succeed: " + plural(failed, "action", "actions") +
+                   " failed or not verified, " + plural(pass.errors.size(), "error", "errors") +
+                   " (listed above).\n";
+        }
+    }
+    if (!pass.unsettled.empty()) {
+        out += plural(pass.unsettled.size(), "dump operation needs", "dump operations need") +
+               " attention: run " + pass.unsettled_command + "\n";
+    }
     return out;
 }
 

@@ -32,7 +32,7 @@ declare -gA _snapgov_options=(
     ["snapgov dump decrypt"]="-h --help -i --identity -o --output --format --log-level"
     ["snapgov dump wipe"]="-h --help --format --log-level"
     ["snapgov dump scan"]="-h --help -c --config --format --log-level"
-    ["snapgov dump recover"]="-h --help --state-dir --format --log-level"
+    ["snapgov dump recover"]="-h --help --state-dir --format --list --settle --keep-plaintext --keep-ciphertext --forget -i --identity --log-level"
 )
 
 # What the positional arguments of a command path are: file, age (a .age file), path (file
@@ -57,6 +57,7 @@ declare -gA _snapgov_values=(
     [--state-dir]=dir
     [-i]=file [--identity]=file
     [-o]=file [--output]=file
+    [--settle]=id
 )
 
 # Adds files (or folders: kind dir; policy files: kind yaml; age files: kind age) that
@@ -84,12 +85,28 @@ _snapgov_words() {
     mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "$1" -- "$2")
 }
 
+# Adds the IDs of the unsettled dump operations (journals in --state-dir, default
+# /var/lib/snapgov) that start with $1 to COMPREPLY.
+_snapgov_ids() {
+    local dir=/var/lib/snapgov j f ids=()
+    for ((j = 1; j < COMP_CWORD; j++)); do
+        [[ ${COMP_WORDS[j]} == --state-dir ]] && dir=${COMP_WORDS[j + 1]}
+    done
+    for f in "$dir"/protect-*.journal; do
+        [[ -e $f ]] || continue
+        f=${f##*/protect-}
+        ids+=("${f%.journal}")
+    done
+    _snapgov_words "${ids[*]}" "$1"
+}
+
 # Completes the value of option $1 from the word $2.
 _snapgov_value() {
     local option=$1 cur=$2 kind=${_snapgov_values[$1]}
     case $kind in
         file | dir | yaml | age) _snapgov_files "$cur" "$kind" ;;
         now) _snapgov_words "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$cur" ;;
+        id) _snapgov_ids "$cur" ;;
         *) _snapgov_words "$kind" "$cur" ;;
     esac
 }

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -270,4 +271,263 @@ TEST_CASE("dump scan lists a Hyper-V-named file with the reason it is never acte
     const auto& row = root.at("dumps").as_array().at(0).as_object();
     CHECK(row.at("kind").as_string() == "hyperv-state");
     CHECK_THAT(std::string(row.at("note").as_string()), Catch::Contains("name only"));
+}
+
+namespace {
+
+// `snapgov dump encrypt` of `file`, killed (SIGKILL, through the LD_PRELOAD shim) right after
+// its journal recorded `step`: the plaintext intact, the ciphertext complete, the journal left.
+void encrypt_killed_at(const std::string& step, const std::string& pub, const std::string& state,
+                       const std::string& file) {
+    const auto r = sh("SNAPGOV_TEST_KILL_AT_STEP=" + step +
+                      " LD_PRELOAD=" + std::string(SNAPGOV_KILL_AT_STEP) + " " + SNAPGOV_BINARY +
+                      " dump encrypt -r " + pub + " --state-dir " + state + " " + file +
+                      "; echo \"status=$?\"");
+    INFO(r.out << r.err);
+    // Killed, as a crash would: the shell reports 128 + SIGKILL.
+    REQUIRE_THAT(r.out, Catch::Contains("status=" + std::to_string(128 + SIGKILL)));
+    REQUIRE(fs::exists(file));
+    REQUIRE(fs::exists(file + ".age"));
+}
+
+// The one unsettled operation of `state` whose plaintext is `file`, from --list --format json.
+json::object listed(const json::object& doc, const std::string& file) {
+    for (const auto& u : doc.at("unsettled").as_array()) {
+        if (u.as_object().at("plaintext").as_string() == file) {
+            return u.as_object();
+        }
+    }
+    FAIL("no unsettled operation for " << file);
+    return {};
+}
+
+bool allowed(const json::object& u, const char* choice) {
+    return u.at("choices").as_object().at(choice).as_object().at("allowed").as_bool();
+}
+
+} // namespace
+
+TEST_CASE("an interrupted dump encrypt whose files were changed by hand is listed, settled by "
+          "choice (refusing what could lose the only copy), and enforce recovers its exit code",
+          "[cli][dump][recover][settle]") {
+    TempDir dir;
+    const std::string pub = keygen(dir.str("key.txt"));
+    keygen(dir.str("other.txt"));
+    const std::string state = dir.str("state");
+    const std::string d = dir.str("d");
+    fs::create_directories(d);
+    // A host with no checkpoints and a policy with no memory rules: enforce has nothing to do.
+    std::ofstream(dir.str("host.xml"))
+        << "<node><domain type='test'><name>vm1</name>"
+           "<uuid>5a9e0000-0000-4000-8000-0000000000c1</uuid><memory unit='MiB'>64</memory>"
+           "<os><type>hvm</type></os></domain></node>";
+    std::ofstream(dir.str("policy.yaml"))
+        << "providers: [{name: lab, type: libvirt, uri: 'test://${CONFIG_DIR}/host.xml'}]\n"
+           "policies: []\nstate_dir: "
+        << state << "\n";
+    const std::string enforce = "enforce --once -c " + dir.str("policy.yaml");
+    REQUIRE(run_snapgov(enforce).exit_code == 0);
+
+    // A: killed once the ciphertext was verified, then a new file put under the dump's name.
+    const std::string a = d + "/a.mem";
+    const std::string a_data = write_dump(a, 300000);
+    encrypt_killed_at("verified", pub, state, a);
+    // Written beside it, then renamed over it (as cp or an editor would): another inode.
+    const std::string a_new = write_dump(d + "/a.new", 5000);
+    fs::rename(d + "/a.new", a);
+    // B: killed at the same point, then the .age removed by hand (the plaintext is intact).
+    const std::string b = d + "/b.mem";
+    const std::string b_data = write_dump(b, 200000);
+    encrypt_killed_at("verified", pub, state, b);
+    fs::remove(b + ".age");
+    // C: killed at the same point, then both files removed by hand.
+    const std::string c = d + "/c.mem";
+    write_dump(c, 100000);
+    encrypt_killed_at("verified", pub, state, c);
+    fs::remove(c);
+    fs::remove(c + ".age");
+
+    const std::string hint = "snapgov dump recover --list --state-dir " + state;
+    // enforce: its own pass succeeded (nothing to do), says so, and names the command; exit 1.
+    {
+        const auto r = run_snapgov(enforce);
+        INFO(r.out << r.err);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.out, Catch::Contains("This pass succeeded"));
+        CHECK_THAT(r.out, Catch::Contains("3 dump operations need attention: run " + hint));
+        CHECK_THAT(r.out, !Catch::Contains("Errors"));
+        CHECK_THAT(r.out, Catch::Contains("--settle "));
+        const auto j = run_snapgov(enforce + " --format json");
+        CHECK(j.exit_code == 1);
+        const auto doc = json::parse(j.out).as_object();
+        CHECK(doc.at("summary").as_object().at("unsettled").as_int64() == 3);
+        CHECK(doc.at("errors").as_array().empty());
+        CHECK(doc.at("settle").as_string() == hint);
+        // Recovery changed nothing by itself.
+        CHECK(slurp(a) == a_new);
+        CHECK(slurp(b) == b_data);
+    }
+    // dump recover: exit 1 while any remain, naming the command.
+    {
+        const auto r = run_snapgov("dump recover --state-dir " + state);
+        INFO(r.out << r.err);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.out, Catch::Contains("3 dump operation(s) need attention: run " + hint +
+                                          ", then snapgov dump recover --settle ID"));
+        CHECK_THAT(r.out, Catch::Contains("needs_attention  " + a));
+    }
+    // dump encrypt of the same file names it too.
+    {
+        const auto r = run_snapgov("dump encrypt -r " + pub + " --state-dir " + state + " " + a);
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Catch::Contains(hint) && Catch::Contains("--settle "));
+    }
+
+    // The listing, with the right identity: what was found, what each choice would do.
+    const auto text =
+        run_snapgov("dump recover --list --state-dir " + state + " -i " + dir.str("key.txt"));
+    INFO(text.out << text.err);
+    CHECK(text.exit_code == 1);
+    CHECK_THAT(text.out, Catch::Contains("unsettled dump operations in " + state + ": 3"));
+    CHECK_THAT(text.out, Catch::Contains("present, another file (not the inode that was "
+                                         "encrypted), memory-dump signature"));
+    CHECK_THAT(text.out, Catch::Contains("decrypts with the identity given"));
+    CHECK_THAT(text.out, Catch::Contains("--keep-plaintext  refused: "));
+    CHECK_THAT(text.out, Catch::Contains("settle one: snapgov dump recover --settle ID "
+                                         "--state-dir " +
+                                         state));
+    const auto list = run_snapgov("dump recover --list --format json --state-dir " + state +
+                                  " -i " + dir.str("key.txt"));
+    REQUIRE(list.exit_code == 1);
+    const auto doc = json::parse(list.out).as_object();
+    REQUIRE(doc.at("unsettled").as_array().size() == 3);
+    const auto ua = listed(doc, a);
+    const auto& fa = ua.at("found").as_object();
+    CHECK(fa.at("plaintext").as_string() == "different");
+    CHECK(fa.at("ciphertext").as_string() == "complete");
+    CHECK(fa.at("decryptable").as_string() == "yes");
+    CHECK_FALSE(allowed(ua, "keep-plaintext")); // the .age is the only copy of the dump
+    CHECK(allowed(ua, "keep-ciphertext"));
+    CHECK_FALSE(allowed(ua, "forget"));
+    const auto ub = listed(doc, b);
+    CHECK(ub.at("found").as_object().at("plaintext").as_string() == "same");
+    CHECK(ub.at("found").as_object().at("ciphertext").as_string() == "absent");
+    CHECK(allowed(ub, "keep-plaintext"));
+    CHECK_FALSE(allowed(ub, "keep-ciphertext"));
+    CHECK_FALSE(allowed(ub, "forget"));
+    const auto uc = listed(doc, c);
+    CHECK(uc.at("found").as_object().at("plaintext").as_string() == "absent");
+    CHECK_FALSE(allowed(uc, "keep-plaintext"));
+    CHECK_FALSE(allowed(uc, "keep-ciphertext"));
+    CHECK(allowed(uc, "forget"));
+    const std::string ida(ua.at("id").as_string());
+    const std::string idb(ub.at("id").as_string());
+    const std::string idc(uc.at("id").as_string());
+
+    auto settle = [&](const std::string& id, const std::string& choice,
+                      const std::string& extra = "") {
+        return run_snapgov("dump recover --state-dir " + state + " --settle " + id + " --" +
+                           choice + extra);
+    };
+    // Refused, exit 2, each with its reason, and nothing changed.
+    {
+        const auto r = settle(ida, "keep-plaintext");
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Catch::Contains("could lose the only copy of the dump"));
+        const auto f = settle(ida, "forget");
+        CHECK(f.exit_code == 2);
+        CHECK_THAT(f.err, Catch::Contains("refused: --settle " + ida + " --forget"));
+        // The ciphertext does not decrypt with another identity: not kept on its word.
+        const auto w = settle(ida, "keep-ciphertext", " -i " + dir.str("other.txt"));
+        CHECK(w.exit_code == 2);
+        CHECK_THAT(w.err, Catch::Contains("does not decrypt with the identity given"));
+        CHECK(settle(idb, "keep-ciphertext").exit_code == 2);
+        CHECK(settle(idb, "forget").exit_code == 2);
+        CHECK(settle(idc, "keep-plaintext").exit_code == 2);
+        CHECK(settle(idc, "keep-ciphertext").exit_code == 2);
+        CHECK(settle("zzzz", "forget").exit_code == 2);               // no such operation
+        CHECK(settle(ida, "forget --keep-plaintext").exit_code == 2); // two choices
+        CHECK(run_snapgov("dump recover --list --state-dir " + state + " --forget").exit_code ==
+              2); // a choice without --settle
+        CHECK(run_snapgov("dump recover --state-dir " + state + " --settle " + ida).exit_code ==
+              2); // no choice
+        CHECK(slurp(a) == a_new);
+        CHECK(fs::exists(a + ".age"));
+        CHECK(slurp(b) == b_data);
+        CHECK(run_snapgov("dump recover --list --state-dir " + state).exit_code == 1);
+    }
+    // What counts is what is on disk when settling, not what the listing showed: with a.age
+    // moved away, keeping it is refused; back in place, it is allowed again.
+    fs::rename(a + ".age", dir.str("a.age.moved"));
+    {
+        const auto r = settle(ida, "keep-ciphertext");
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Catch::Contains(a + ".age does not exist"));
+    }
+    fs::rename(dir.str("a.age.moved"), a + ".age");
+    // Each allowed choice.
+    {
+        const auto r = settle(ida, "keep-ciphertext", " -i " + dir.str("key.txt"));
+        INFO(r.out << r.err);
+        CHECK(r.exit_code == 1); // two remain
+        CHECK_THAT(r.out, Catch::Contains("settled " + ida) &&
+                              Catch::Contains("2 unsettled dump operation(s) remain: run " + hint));
+        CHECK(slurp(a) == a_new); // another file: never wiped
+        REQUIRE(sh("age -d -i " + dir.str("key.txt") + " -o " + dir.str("a.out") + " " + a + ".age")
+                    .exit_code == 0);
+        CHECK(slurp(dir.str("a.out")) == a_data);
+    }
+    {
+        const auto r = settle(idb, "keep-plaintext");
+        INFO(r.out << r.err);
+        CHECK(r.exit_code == 1);
+        CHECK(slurp(b) == b_data);
+    }
+    {
+        const auto r = settle(idc, "forget");
+        INFO(r.out << r.err);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains("no unsettled dump operation remains"));
+    }
+    // Settled: nothing listed, recover exits 0, and enforce is back to its normal exit code.
+    CHECK(run_snapgov("dump recover --list --state-dir " + state).exit_code == 0);
+    CHECK(run_snapgov("dump recover --state-dir " + state).exit_code == 0);
+    const auto after = run_snapgov(enforce);
+    INFO(after.out << after.err);
+    CHECK(after.exit_code == 0);
+    CHECK_THAT(after.out, !Catch::Contains("need attention"));
+    CHECK(fs::is_empty(state));
+}
+
+TEST_CASE("settle wipes the dump's own plaintext only when it carries a memory-dump signature",
+          "[cli][dump][recover][settle]") {
+    TempDir dir;
+    const std::string pub = keygen(dir.str("key.txt"));
+    const std::string state = dir.str("state");
+    const std::string f = dir.str("e.mem");
+    const std::string data = write_dump(f, 150000);
+    encrypt_killed_at("verified", pub, state, f);
+    // Its first bytes zeroed in place (what a wipe interrupted after its first block leaves):
+    // recovery leaves it, and settling by keeping the ciphertext is refused, not a wipe.
+    {
+        std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
+        io.write(std::string(64, '\0').data(), 64);
+    }
+    CHECK(run_snapgov("dump recover --state-dir " + state).exit_code == 1);
+    const auto doc =
+        json::parse(run_snapgov("dump recover --list --format json --state-dir " + state).out)
+            .as_object();
+    const auto u = listed(doc, f);
+    CHECK(u.at("found").as_object().at("plaintext").as_string() == "same");
+    CHECK_FALSE(u.at("found").as_object().at("plaintext_signature").as_bool());
+    const std::string id(u.at("id").as_string());
+    const auto r =
+        run_snapgov("dump recover --state-dir " + state + " --settle " + id + " --keep-ciphertext");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("carries no memory-dump signature"));
+    CHECK(fs::file_size(f) == data.size());
+    // After the dump wipe the listing suggests, recovery completes it by itself.
+    REQUIRE(run_snapgov("dump wipe " + f).exit_code == 0);
+    CHECK(run_snapgov("dump recover --state-dir " + state).exit_code == 0);
+    CHECK(fs::is_empty(state));
 }

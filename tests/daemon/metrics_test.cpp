@@ -82,3 +82,18 @@ TEST_CASE("metrics: counters accumulate, a deny pass leaves the full-pass gauges
     CHECK_THAT(text, Catch::Contains("snapgov_checkpoints{provider=\"lab\"} 3\n"));
     CHECK_THAT(text, Catch::Contains("snapgov_pass_duration_seconds_count 2\n"));
 }
+
+TEST_CASE("metrics count the unsettled dump operations an enforcing pass found",
+          "[daemon][metrics]") {
+    Metrics m;
+    CHECK_THAT(m.render(), Catch::Contains("snapgov_dump_operations_unsettled 0\n"));
+    PassResult pass = pass_with({}, PassScope::deny, 0.1);
+    pass.mode = PassMode::enforce;
+    pass.unsettled = {"recovery of /d/a.mem: ...", "recovery of /d/b.mem: ..."};
+    REQUIRE(m.on_pass_end(pass));
+    CHECK_THAT(m.render(), Catch::Contains("# TYPE snapgov_dump_operations_unsettled gauge\n"
+                                           "snapgov_dump_operations_unsettled 2\n"));
+    pass.unsettled.clear();
+    REQUIRE(m.on_pass_end(pass));
+    CHECK_THAT(m.render(), Catch::Contains("snapgov_dump_operations_unsettled 0\n"));
+}

@@ -145,6 +145,11 @@ def check(binary, script, with_library):
                 elif option.value_type.endswith(":RFC3339"):
                     expect_nonempty(base + [name, ""], "an instant for `%s %s`" %
                                     (command.name, name))
+                elif option.value_type == "ID":
+                    # An operation ID (dump recover --settle): the state directory's journals,
+                    # none in this test's environment.
+                    expect_within(base + [name, ""], [], "the IDs for `%s %s`" %
+                                  (command.name, name))
                 elif option.takes_value:
                     # Every other option with a value names a file or folder.
                     expect_files(base + [name, "snapf"],
