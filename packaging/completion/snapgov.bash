@@ -5,15 +5,12 @@
 # "packaging: bash completion offers every command and option" fails when one is missing.
 # Works with or without the bash-completion package (it uses _filedir when there is one).
 
-# EVIDENCE: the `evidence` command (keygen, verify, head, export) is being added in a separate
-# change; when it lands, add it to the three tables below (and any new option to
-# _snapgov_values). The completion test fails until then, by design.
-
 # The commands below each command path (`snapgov`, `snapgov dump`, ...).
 declare -gA _snapgov_commands=(
-    ["snapgov"]="policy inventory plan enforce daemon status dump"
+    ["snapgov"]="policy inventory plan enforce daemon status dump evidence"
     ["snapgov policy"]="check"
     ["snapgov dump"]="encrypt decrypt wipe scan recover"
+    ["snapgov evidence"]="keygen verify head export"
 )
 
 # The options of each command path. `--log-level` is global: CLI11 takes it after a command
@@ -33,6 +30,11 @@ declare -gA _snapgov_options=(
     ["snapgov dump wipe"]="-h --help --format --log-level"
     ["snapgov dump scan"]="-h --help -c --config --format --log-level"
     ["snapgov dump recover"]="-h --help --state-dir --format --list --settle --keep-plaintext --keep-ciphertext --forget -i --identity --log-level"
+    ["snapgov evidence"]="-h --help --log-level"
+    ["snapgov evidence keygen"]="-h --help -o --output --log-level"
+    ["snapgov evidence verify"]="-h --help -c --config --public-key --expect-head --format --host --log-level"
+    ["snapgov evidence head"]="-h --help -c --config --format --host --log-level"
+    ["snapgov evidence export"]="-h --help -c --config --format --since --until -o --output --host --log-level"
 )
 
 # What the positional arguments of a command path are: file, age (a .age file), path (file
@@ -45,7 +47,10 @@ declare -gA _snapgov_positionals=(
     ["snapgov dump scan"]=path
 )
 
-# Options that take a value, and what the value is: a word list, or file, dir, yaml, now.
+# Options that take a value, and what the value is: a word list, or file, dir, yaml, now, id,
+# text. A key "COMMAND PATH OPTION" overrides the option's entry for that command path only.
+# text is free text with no closed set (a host id, SEQ:HASH): like readline's default, it
+# falls back to file names.
 declare -gA _snapgov_values=(
     [--log-level]="debug info warning error"
     [--format]="text json"
@@ -58,6 +63,11 @@ declare -gA _snapgov_values=(
     [-i]=file [--identity]=file
     [-o]=file [--output]=file
     [--settle]=id
+    [--public-key]=file
+    [--expect-head]=text
+    [--host]=text
+    [--since]=now [--until]=now
+    ["snapgov evidence export --format"]="json csv oscal"
 )
 
 # Adds files (or folders: kind dir; policy files: kind yaml; age files: kind age) that
@@ -101,10 +111,13 @@ _snapgov_ids() {
 }
 
 # Completes the value of option $1 from the word $2.
+# The command path ($path, set by _snapgov) may override the option's values.
 _snapgov_value() {
     local option=$1 cur=$2 kind=${_snapgov_values[$1]}
+    [[ -n ${_snapgov_values["$path $option"]+set} ]] && kind=${_snapgov_values["$path $option"]}
     case $kind in
         file | dir | yaml | age) _snapgov_files "$cur" "$kind" ;;
+        text) _snapgov_files "$cur" file ;;
         now) _snapgov_words "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$cur" ;;
         id) _snapgov_ids "$cur" ;;
         *) _snapgov_words "$kind" "$cur" ;;
@@ -116,26 +129,6 @@ _snapgov() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     local prev=
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-
-    # `--format=js`: bash splits at `=` (COMP_WORDBREAKS), so the option is one or two
-    # words back; a single word `--format=js` comes from callers that do not split.
-    if [[ $cur == "=" && $prev == -* ]]; then
-        [[ -n ${_snapgov_values[$prev]+set} ]] && _snapgov_value "$prev" ""
-        return 0
-    fi
-    if [[ $prev == "=" ]] && ((COMP_CWORD > 1)); then
-        local option=${COMP_WORDS[COMP_CWORD - 2]}
-        [[ -n ${_snapgov_values[$option]+set} ]] && _snapgov_value "$option" "$cur"
-        return 0
-    fi
-    if [[ $cur == --*=* ]]; then
-        local option=${cur%%=*}
-        if [[ -n ${_snapgov_values[$option]+set} ]]; then
-            _snapgov_value "$option" "${cur#*=}"
-            COMPREPLY=("${COMPREPLY[@]/#/$option=}")
-        fi
-        return 0
-    fi
 
     # The command path chosen so far: words that are neither options nor option values.
     local path=snapgov word i
@@ -156,6 +149,26 @@ _snapgov() {
             path=$candidate
         fi
     done
+
+    # `--format=js`: bash splits at `=` (COMP_WORDBREAKS), so the option is one or two
+    # words back; a single word `--format=js` comes from callers that do not split.
+    if [[ $cur == "=" && $prev == -* ]]; then
+        [[ -n ${_snapgov_values[$prev]+set} ]] && _snapgov_value "$prev" ""
+        return 0
+    fi
+    if [[ $prev == "=" ]] && ((COMP_CWORD > 1)); then
+        local option=${COMP_WORDS[COMP_CWORD - 2]}
+        [[ -n ${_snapgov_values[$option]+set} ]] && _snapgov_value "$option" "$cur"
+        return 0
+    fi
+    if [[ $cur == --*=* ]]; then
+        local option=${cur%%=*}
+        if [[ -n ${_snapgov_values[$option]+set} ]]; then
+            _snapgov_value "$option" "${cur#*=}"
+            COMPREPLY=("${COMPREPLY[@]/#/$option=}")
+        fi
+        return 0
+    fi
 
     if [[ $prev == -* && -n ${_snapgov_values[$prev]+set} ]]; then
         _snapgov_value "$prev" "$cur"
