@@ -189,6 +189,12 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     if (!hash_ctx)
         return tl::unexpected(hash_ctx.error());
     detail::Sha256& hash = *hash_ctx;
+    // The plaintext's SHA-256 (for the evidence ledger: what was protected), computed while
+    // the batch it covers is sealed, on a thread of its own.
+    auto plain_ctx = detail::Sha256::create();
+    if (!plain_ctx)
+        return tl::unexpected(plain_ctx.error());
+    detail::Sha256& plain_hash = *plain_ctx;
     std::vector<std::uint8_t>& prologue = stats.readback->prologue;
     prologue.assign(header.begin(), header.end());
     prologue.insert(prologue.end(), nonce.begin(), nonce.end());
@@ -278,7 +284,17 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
                     seal_error.set(r.error());
                 }
             });
-        // While the workers seal: write the previous batch, read the next one.
+        // While the workers seal: hash this batch's plaintext, write the previous batch, read
+        // the next one (into the other input buffer).
+        std::future<Result<void>> plain_hashing;
+        try {
+            plain_hashing = std::async(std::launch::async, [&plain_hash, in_data, data_len] {
+                return plain_hash.update({in_data, data_len});
+            });
+        } catch (const std::system_error&) {
+            if (auto r = plain_hash.update({in_data, data_len}); !r && hashed)
+                hashed = std::move(r);
+        }
         Result<void> flushed = flush(outs[(k + 1) % 2]);
         Result<std::size_t> next_got = std::size_t{0};
         if (!eof && flushed) {
@@ -286,6 +302,10 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
             next_got = fill(in_fd, in_next, 1, options.input_name);
         }
         pool.wait();
+        if (plain_hashing.valid()) {
+            if (auto r = plain_hashing.get(); !r && hashed)
+                hashed = std::move(r);
+        }
         // The next iteration seals into the buffer just hashed.
         finish_hashing();
         if (!flushed)
@@ -315,6 +335,10 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     if (!digest)
         return tl::unexpected(digest.error());
     stats.ciphertext_sha256 = *digest;
+    auto plain_digest = plain_hash.finish();
+    if (!plain_digest)
+        return tl::unexpected(plain_digest.error());
+    stats.plaintext_sha256 = *plain_digest;
     stats.readback->payload_bytes = stats.ciphertext_bytes - prologue.size();
     stats.readback->chunks = counter;
     return stats;

@@ -47,6 +47,7 @@ struct AgeEncryptStats {
     std::uint64_t plaintext_bytes = 0;
     std::uint64_t ciphertext_bytes = 0;               ///< header + nonce + sealed chunks
     std::array<std::uint8_t, 32> ciphertext_sha256{}; ///< SHA-256 of every byte written
+    std::array<std::uint8_t, 32> plaintext_sha256{};  ///< SHA-256 of every byte read
     /// Lets age_verify_readback() check the written file without a second SHA-256 pass.
     /// Holds the payload key: keep it only until the check is done.
     AgeReadbackCheckPtr readback;

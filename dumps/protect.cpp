@@ -977,6 +977,7 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     report.plaintext_bytes = stats.plaintext_bytes;
     report.ciphertext_bytes = stats.ciphertext_bytes;
     report.ciphertext_sha256 = j.cipher_sha256;
+    report.plaintext_sha256 = hex(stats.plaintext_sha256);
     if (!options.keep_plaintext) {
         WipeOptions wo;
         wo.expect = WipeOptions::Expected{j.plain_dev, j.plain_ino, j.plain_size};

@@ -38,7 +38,9 @@ struct ProtectReport {
     std::string ciphertext_path;
     std::uint64_t plaintext_bytes = 0;
     std::uint64_t ciphertext_bytes = 0;
-    std::string ciphertext_sha256;  ///< hex; verified by re-reading the file from disk
+    std::string ciphertext_sha256; ///< hex; verified by re-reading the file from disk
+    /// hex, of the bytes encrypted; empty when this call only finished an earlier run
+    std::string plaintext_sha256;
     std::optional<WipeReport> wipe; ///< absent when the plaintext was kept (or already gone)
     /// Non-empty when this call found the same file's earlier run interrupted and finished
     /// it (what recovery did) instead of encrypting again.

@@ -245,6 +245,9 @@ int DumpOptions::run_encrypt() {
                        {"ciphertext_bytes", r->ciphertext_bytes},
                        {"ciphertext_sha256", r->ciphertext_sha256},
                        {"kept", !r->wipe.has_value() && r->resumed.empty()}};
+        if (!r->plaintext_sha256.empty()) {
+            o["plaintext_sha256"] = r->plaintext_sha256;
+        }
         if (!r->resumed.empty()) {
             o["resumed"] = r->resumed;
         }

@@ -77,6 +77,7 @@ Result<std::string> encrypt_dump(const std::string& file, const policies::Planne
     op.ciphertext_path = report->ciphertext_path;
     op.ciphertext_bytes = report->ciphertext_bytes;
     op.ciphertext_sha256 = report->ciphertext_sha256;
+    op.plaintext_sha256 = report->plaintext_sha256;
     op.wipe = report->wipe;
     if (context.record_dump) {
         context.record_dump(op);

@@ -90,6 +90,7 @@ TEST_CASE("protect encrypts, verifies, then wipes the plaintext", "[protect]") {
     CHECK(r->wipe.has_value());
     CHECK(progress == data.size());
     CHECK(test::sha256_hex(test::read_file(f + ".age")) == r->ciphertext_sha256);
+    CHECK(test::sha256_hex(data) == r->plaintext_sha256);
     CHECK(decrypt(f + ".age", *id) == data);
     CHECK(journal_count(opt.state_dir) == 0);
 }
@@ -272,7 +273,8 @@ TEST_CASE("read-back verification accepts the written file and rejects any chang
         INFO("plaintext size " << size);
         const std::string in_path = dir.file("in");
         const std::string out_path = dir.file("out.age");
-        test::write_file(in_path, test::random_data(size));
+        const auto plaintext = test::random_data(size);
+        test::write_file(in_path, plaintext);
         UniqueFd in(::open(in_path.c_str(), O_RDONLY));
         UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600));
         REQUIRE(in.valid());
@@ -289,6 +291,14 @@ TEST_CASE("read-back verification accepts the written file and rejects any chang
             digest += kHex[b & 15];
         }
         CHECK(test::sha256_hex(test::read_file(out_path)) == digest);
+        // The plaintext's hash, computed while sealing batch by batch (2 chunks each here).
+        std::string plain_digest;
+        for (auto b : enc->plaintext_sha256) {
+            static const char* kHex = "0123456789abcdef";
+            plain_digest += kHex[b >> 4];
+            plain_digest += kHex[b & 15];
+        }
+        CHECK(test::sha256_hex(plaintext) == plain_digest);
         auto verify = [&] {
             UniqueFd fd(::open(out_path.c_str(), O_RDONLY));
             REQUIRE(fd.valid());
