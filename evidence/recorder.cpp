@@ -163,6 +163,9 @@ std::string content_digest(const engine::PassResult& pass, const std::string& co
         d << "action" << policies::to_string(r.action.kind) << r.action.provider << r.action.vm_id
           << r.action.checkpoint_id << r.action.path << engine::to_string(r.outcome);
     }
+    for (const auto& u : pass.unsettled) {
+        d << "unsettled" << u;
+    }
     d << "exit" << static_cast<std::size_t>(pass.exit_code());
     return d.hex();
 }
@@ -335,6 +338,12 @@ public:
         for (const auto& e : pass.errors) {
             errors.emplace_back(e.message);
         }
+        // Dump operations an earlier interrupted run left for a person to settle (issue of
+        // `snapgov dump recover --list`): what the pass found, and the command that settles them.
+        json::array unsettled;
+        for (const auto& u : pass.unsettled) {
+            unsettled.emplace_back(u);
+        }
         json::object counts;
         for (auto outcome :
              {engine::Outcome::done, engine::Outcome::failed, engine::Outcome::not_verified,
@@ -342,19 +351,22 @@ public:
             counts[engine::to_string(outcome)] = pass.count(outcome);
         }
         const auto& remaining = pass.remaining();
-        entries_.push_back({std::string(record_type::kPassEnd),
-                            text({{"now", format_rfc3339(pass.now)},
-                                  {"exit_code", pass.exit_code()},
-                                  {"duration_seconds", pass.duration.count()},
-                                  {"vms", pass.plan.vms},
-                                  {"checkpoints", pass.plan.checkpoints},
-                                  {"findings", pass.plan.findings.size()},
-                                  {"violations", pass.plan.violations()},
-                                  {"exempt", pass.plan.exempt()},
-                                  {"remaining_violations", remaining.violations()},
-                                  {"actions", counts},
-                                  {"errors", errors},
-                                  {"digest", digest}})});
+        entries_.push_back(
+            {std::string(record_type::kPassEnd),
+             text({{"now", format_rfc3339(pass.now)},
+                   {"exit_code", pass.exit_code()},
+                   {"duration_seconds", pass.duration.count()},
+                   {"vms", pass.plan.vms},
+                   {"checkpoints", pass.plan.checkpoints},
+                   {"findings", pass.plan.findings.size()},
+                   {"violations", pass.plan.violations()},
+                   {"exempt", pass.plan.exempt()},
+                   {"remaining_violations", remaining.violations()},
+                   {"actions", counts},
+                   {"errors", errors},
+                   {"unsettled", unsettled},
+                   {"settle", pass.unsettled.empty() ? std::string() : pass.unsettled_command},
+                   {"digest", digest}})});
         return flush(digest, /*end=*/true);
     }
 

@@ -366,6 +366,16 @@ TEST_CASE("an interrupted dump encrypt whose files were changed by hand is liste
         // Recovery changed nothing by itself.
         CHECK(slurp(a) == a_new);
         CHECK(slurp(b) == b_data);
+        // The evidence ledger (evidence is on by default, in the state folder) records them
+        // with the pass: the last pass_end names 3 unsettled operations and the command.
+        const auto ledger =
+            run_command("python3 -c \"import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                        "b=json.loads(c.execute(\\\"SELECT body FROM records WHERE type='pass_end' "
+                        "ORDER BY seq DESC LIMIT 1\\\").fetchone()[0]); "
+                        "print(len(b['unsettled']), b['settle'])\" " +
+                        state + "/evidence.db");
+        INFO(ledger.out << ledger.err);
+        CHECK(ledger.out == "3 " + hint + "\n");
     }
     // dump recover: exit 1 while any remain, naming the command.
     {
