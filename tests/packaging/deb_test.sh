@@ -3,7 +3,7 @@
 # with `apt-get install ./snapgov_<version>_amd64.deb`, used, then purged, leaving nothing.
 #
 # Safe on a real host: everything runs in a private mount namespace where /etc, /usr and /var
-# are overlays whose writes land in a folder of this test (and /tmp, /run are private), so
+# are overlays whose writes land in a tmpfs of that namespace (and /tmp, /run are private), so
 # the host's package database and files never change. Checked at the end from outside.
 #
 # Usage: deb_test.sh BUILD_DIR        (needs root; exits 77 to skip without it)
@@ -35,6 +35,13 @@ host_state >"$work/host-before"
 cat >"$work/inside.sh" <<'INSIDE'
 set -euo pipefail
 work=$1 deb=$2
+# Everything this side writes lives in a tmpfs on /mnt (private to this namespace): the test's
+# own folder may be under /tmp or /var, which are covered below.
+[[ -d /mnt ]] || { echo "FAIL: /mnt is missing (a standard Debian folder)"; exit 1; }
+mount -t tmpfs tmpfs /mnt
+cp "$deb" /mnt/
+deb=/mnt/$(basename "$deb") work=/mnt/deb-test
+mkdir -p "$work"
 for d in etc usr var; do
   mkdir -p "$work/ov/$d.up" "$work/ov/$d.work"
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/ov/$d.up,workdir=$work/ov/$d.work" "/$d"
