@@ -5,13 +5,15 @@
 #     alternating runs so load drifts hit all alike;
 #  2. ledger growth on the demo host: bytes per recorded pass and per heartbeat record;
 #  3. exports of a ledger of about EXPORT_RECORDS records: wall time and peak RSS.
-# Usage: bench/evidence.sh [SNAPGOV_BINARY]   (BENCH_SIZE=10000, REPEAT=3, EXPORT_RECORDS=1000000)
+# Usage: bench/evidence.sh [SNAPGOV_BINARY]   (BENCH_SIZE=10000, REPEAT=3, EXPORT_RECORDS=1000000,
+#        SECTIONS=123: which of the three parts to run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 snapgov=$(realpath "${1:-build/snapgov}")
 n=${BENCH_SIZE:-10000}
 repeat=${REPEAT:-3}
 export_records=${EXPORT_RECORDS:-1000000}
+sections=${SECTIONS:-123}
 now_epoch=1795521600
 now=2026-11-24T12:00:00Z
 work=$(mktemp -d /tmp/snapgov-bench-XXXXXX)
@@ -36,6 +38,7 @@ policy "{path: $work/on.db, host_id: bench}" > "$work/on.yaml"
 policy "{path: $work/same.db, host_id: bench}" > "$work/same.yaml"
 "$snapgov" enforce --once --dry-run -c "$work/same.yaml" --now "$now" > /dev/null 2>&1 || true
 
+if [[ $sections == *1* ]]; then
 echo "## 1. enforce --once --dry-run at ${n}x10"
 for _ in $(seq "$repeat"); do
   python3 bench/measure.py "evidence-off ${n}x10" -- \
@@ -48,7 +51,9 @@ for _ in $(seq "$repeat"); do
 done
 echo "# records per recorded pass: $(sqlite3 "$work/on.db" 'SELECT COUNT(*) FROM records')," \
      "ledger bytes: $(stat -c %s "$work/on.db")"
+fi
 
+if [[ $sections == *2* ]]; then
 echo "## 2. growth on the demo host"
 sed "s|\${CONFIG_DIR}|$PWD/examples|g" examples/policy.yaml > "$work/demo.yaml"
 printf '\nstate_dir: %s/demo-state\nevidence: {heartbeat: 0s, host_id: demo}\n' "$work" >> "$work/demo.yaml"
@@ -67,7 +72,9 @@ echo "# one recorded demo pass: $pass_records records, file $pass_bytes bytes" \
      "(body bytes $(sqlite3 "$db" "SELECT SUM(length(body)) FROM records WHERE type!='heartbeat'"))"
 echo "# $hb_records heartbeat records (200 identical passes, heartbeat 0s): +$hb_bytes bytes," \
      "$(( hb_bytes / hb_records )) bytes each"
+fi
 
+[[ $sections == *3* ]] || exit 0
 echo "## 3. exports of about $export_records records"
 # Each pass under a policy file that differs by a comment, so that none is summarised.
 i=0
