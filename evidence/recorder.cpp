@@ -16,8 +16,12 @@ namespace {
 namespace json = boost::json;
 using engine::PassMode;
 
-std::string text(const json::object& o) {
-    return json::serialize(o);
+/// A byte that is not well-formed UTF-8, as the JSON escape \u00XX (a reader sees U+00XX).
+void append_escaped_byte(std::string& out, unsigned char byte) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\u00";
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
 }
 
 /// A JSON object written straight into a string: the per-finding and per-action records of a
@@ -34,7 +38,7 @@ public:
             const Utf8Char c = decode_utf8(value);
             const auto byte = static_cast<unsigned char>(value[0]);
             if (!c.valid || c.code_point < 0x20) {
-                escape(byte);
+                append_escaped_byte(out_, byte);
             } else if (byte == '"' || byte == '\\') {
                 out_ += '\\';
                 out_ += static_cast<char>(byte);
@@ -69,12 +73,6 @@ private:
         out_ += '"';
         out_ += key;
         out_ += "\":";
-    }
-    void escape(unsigned char byte) {
-        static constexpr char kHex[] = "0123456789abcdef";
-        out_ += "\\u00";
-        out_ += kHex[byte >> 4];
-        out_ += kHex[byte & 15];
     }
     std::string out_;
 };
@@ -170,18 +168,6 @@ std::string content_digest(const engine::PassResult& pass, const std::string& co
     return d.hex();
 }
 
-json::object action_fields(const policies::PlannedAction& a) {
-    return json::object{{"kind", policies::to_string(a.kind)},
-                        {"policy", a.policy},
-                        {"provider", a.provider},
-                        {"vm", a.vm},
-                        {"vm_id", a.vm_id},
-                        {"checkpoint", a.checkpoint},
-                        {"checkpoint_id", a.checkpoint_id},
-                        {"path", a.path},
-                        {"reason", a.reason}};
-}
-
 /// The fields of an action record that name the action.
 Body action_body(const policies::PlannedAction& a) {
     Body b;
@@ -220,14 +206,14 @@ public:
             return tl::unexpected(opened.error().with_context(
                 "the pass cannot be recorded, so it takes no action (fail closed)"));
         }
-        entries_.push_back(
-            {std::string(record_type::kPassStart), text({{"version", start.version},
-                                                         {"host_id", config_->evidence.host_id},
-                                                         {"config_path", start.config_path},
-                                                         {"config_sha256", start.config_sha256},
-                                                         {"scope", engine::to_string(start.scope)},
-                                                         {"mode", engine::to_string(start.mode)},
-                                                         {"now", format_rfc3339(start.now)}})});
+        entries_.push_back({std::string(record_type::kPassStart),
+                            body_text({{"version", start.version},
+                                       {"host_id", config_->evidence.host_id},
+                                       {"config_path", start.config_path},
+                                       {"config_sha256", start.config_sha256},
+                                       {"scope", engine::to_string(start.scope)},
+                                       {"mode", engine::to_string(start.mode)},
+                                       {"now", format_rfc3339(start.now)}})});
         return {};
     }
 
@@ -242,14 +228,14 @@ public:
         }
         entries_.push_back(
             {std::string(record_type::kCollection),
-             text({{"phase", phase == engine::CollectionPhase::before ? "before" : "after"},
-                   {"provider", host.provider},
-                   {"type", host.type},
-                   {"endpoint", host.endpoint},
-                   {"complete", host.complete},
-                   {"error", host.error ? host.error->message : std::string()},
-                   {"vms", host.vms.size()},
-                   {"checkpoints", checkpoints}})});
+             body_text({{"phase", phase == engine::CollectionPhase::before ? "before" : "after"},
+                        {"provider", host.provider},
+                        {"type", host.type},
+                        {"endpoint", host.endpoint},
+                        {"complete", host.complete},
+                        {"error", host.error ? host.error->message : std::string()},
+                        {"vms", host.vms.size()},
+                        {"checkpoints", checkpoints}})});
         return {};
     }
 
@@ -285,10 +271,10 @@ public:
         }
         json::object o{
             {"operation", op.kind == engine::DumpOperation::Kind::encrypt ? "encrypt" : "wipe"}};
-        o["action"] = action_fields(op.action);
+        o["action"] = json::parse(action_body(op.action).done());
         o["plaintext_path"] = op.plaintext_path;
         o["plaintext_bytes"] = op.plaintext_bytes;
-        // Empty when not computed: dumps/ does not hash the plaintext it encrypts.
+        // Of the bytes encrypted; empty for a wipe (the file is destroyed, not hashed).
         o["plaintext_sha256"] = op.plaintext_sha256;
         o["ciphertext_path"] = op.ciphertext_path;
         o["ciphertext_bytes"] = op.ciphertext_bytes;
@@ -305,7 +291,7 @@ public:
         } else {
             o["wipe"] = nullptr;
         }
-        entries_.push_back({std::string(record_type::kDumpOperation), text(o)});
+        entries_.push_back({std::string(record_type::kDumpOperation), body_text(o)});
         return {};
     }
 
@@ -353,20 +339,20 @@ public:
         const auto& remaining = pass.remaining();
         entries_.push_back(
             {std::string(record_type::kPassEnd),
-             text({{"now", format_rfc3339(pass.now)},
-                   {"exit_code", pass.exit_code()},
-                   {"duration_seconds", pass.duration.count()},
-                   {"vms", pass.plan.vms},
-                   {"checkpoints", pass.plan.checkpoints},
-                   {"findings", pass.plan.findings.size()},
-                   {"violations", pass.plan.violations()},
-                   {"exempt", pass.plan.exempt()},
-                   {"remaining_violations", remaining.violations()},
-                   {"actions", counts},
-                   {"errors", errors},
-                   {"unsettled", unsettled},
-                   {"settle", pass.unsettled.empty() ? std::string() : pass.unsettled_command},
-                   {"digest", digest}})});
+             body_text({{"now", format_rfc3339(pass.now)},
+                        {"exit_code", pass.exit_code()},
+                        {"duration_seconds", pass.duration.count()},
+                        {"vms", pass.plan.vms},
+                        {"checkpoints", pass.plan.checkpoints},
+                        {"findings", pass.plan.findings.size()},
+                        {"violations", pass.plan.violations()},
+                        {"exempt", pass.plan.exempt()},
+                        {"remaining_violations", remaining.violations()},
+                        {"actions", counts},
+                        {"errors", errors},
+                        {"unsettled", unsettled},
+                        {"settle", pass.unsettled.empty() ? std::string() : pass.unsettled_command},
+                        {"digest", digest}})});
         return flush(digest, /*end=*/true);
     }
 
@@ -427,11 +413,11 @@ private:
     /// Identical passes since the last recorded one, as one heartbeat record.
     Entry heartbeat() const {
         return {std::string(record_type::kHeartbeat),
-                text({{"scope", engine::to_string(start_.scope)},
-                      {"identical_passes", idle_.identical},
-                      {"first", idle_.first},
-                      {"last", idle_.last},
-                      {"digest", idle_.digest}})};
+                body_text({{"scope", engine::to_string(start_.scope)},
+                           {"identical_passes", idle_.identical},
+                           {"first", idle_.first},
+                           {"last", idle_.last},
+                           {"digest", idle_.digest}})};
     }
 
     /// Appends what is buffered (after a heartbeat for the identical passes before it). At the
@@ -510,6 +496,27 @@ make_recorder(std::shared_ptr<const policies::Config> config) {
         return nullptr;
     }
     return std::make_shared<Recorder>(std::move(config));
+}
+
+// Boost.JSON writes bytes that are not well-formed UTF-8 through unchanged; they are escaped
+// here as Body escapes them. Outside strings serialized JSON is ASCII, so only string bytes
+// change.
+std::string body_text(const boost::json::object& o) {
+    const std::string serialized = boost::json::serialize(o);
+    std::string out;
+    out.reserve(serialized.size());
+    std::string_view rest(serialized);
+    while (!rest.empty()) {
+        const Utf8Char c = decode_utf8(rest);
+        if (c.valid) {
+            out.append(rest.substr(0, c.length));
+            rest.remove_prefix(c.length);
+        } else {
+            append_escaped_byte(out, static_cast<unsigned char>(rest[0]));
+            rest.remove_prefix(1);
+        }
+    }
+    return out;
 }
 
 } // namespace snapgov::evidence

@@ -5,6 +5,9 @@
 /// (fail closed), so no destructive step goes unrecorded.
 
 #include <memory>
+#include <string>
+
+#include <boost/json/object.hpp>
 
 #include "engine/observer.hpp"
 #include "policies/config.hpp"
@@ -16,5 +19,10 @@ namespace snapgov::evidence {
 /// signing key is loaded with it.
 [[nodiscard]] std::shared_ptr<engine::PassObserver>
 make_recorder(std::shared_ptr<const policies::Config> config);
+
+/// A record body as stored: `o` serialized, with every byte that is not well-formed UTF-8
+/// (a file name or a hypervisor's message may hold them) written as the escape \u00XX, so
+/// that every body parses as JSON.
+[[nodiscard]] std::string body_text(const boost::json::object& o);
 
 } // namespace snapgov::evidence

@@ -219,3 +219,15 @@ TEST_CASE("mistakes in the evidence section are reported at FILE:LINE:COL", "[ev
     CHECK_THAT(m, Catch::Contains(path + ":6:12: error: 'host_id'"));
     CHECK_THAT(m, Catch::Contains(path + ":7:16: error"));
 }
+
+TEST_CASE("a record body stays valid JSON when a string holds bytes that are not UTF-8",
+          "[evidence]") {
+    // A file name or a hypervisor's message may hold any bytes; Boost.JSON writes them through.
+    const json::object o{{"path", "/dumps/vm-\xff\xfe.mem"}, {"ok", "caf\xc3\xa9"}};
+    const std::string body = evidence::body_text(o);
+    CHECK(body == R"({"path":"/dumps/vm-\u00ff\u00fe.mem","ok":"café"})");
+    boost::system::error_code ec;
+    const auto parsed = json::parse(body, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(parsed.at("path").as_string() == "/dumps/vm-\u00ff\u00fe.mem");
+}
