@@ -194,7 +194,7 @@ PassResult Engine::enforce(TimePoint now, const PassOptions& options) {
                            {config_->safety.max_actions_per_run, 0, options.dry_run});
     observers_.plan(pass.plan, pass.decisions);
     act(pass, options);
-    finish(pass, started);
+    finish(pass, started, options.settle_later);
     return pass;
 }
 
@@ -341,18 +341,28 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
     }
 }
 
-void Engine::finish(PassResult& pass, std::chrono::steady_clock::time_point started) {
+void Engine::finish(PassResult& pass, std::chrono::steady_clock::time_point started,
+                    bool settle_later) {
     pass.health = pool_.health();
     pass.duration = std::chrono::steady_clock::now() - started;
     // Observer failures so far are part of the pass that on_pass_end sees (and of its exit
-    // code); a failure of on_pass_end itself is added after.
+    // code); a failure of on_pass_end itself (or of settling, unless the caller settles) is
+    // added after.
     for (int round = 0; round < 2; ++round) {
         auto failed = observers_.take_errors();
         pass.errors.insert(pass.errors.end(), failed.begin(), failed.end());
         if (round == 0) {
             observers_.pass_end(pass);
+            if (!settle_later) {
+                observers_.settle();
+            }
         }
     }
+}
+
+std::vector<Error> Engine::settle() {
+    observers_.settle();
+    return observers_.take_errors();
 }
 
 } // namespace snapgov::engine

@@ -55,6 +55,10 @@ public:
     /// when every provider answered both collections (a `follow_up` result).
     [[nodiscard]] PassResult enforce(TimePoint now, const PassOptions& options);
 
+    /// After a pass run with `settle_later`: waits for the observers (PassObserver::settle)
+    /// and returns what failed, each a reason for exit code 2.
+    [[nodiscard]] std::vector<Error> settle();
+
     /// Health of every provider after the last collection, in config order.
     [[nodiscard]] std::vector<ProviderHealth> health() const { return pool_.health(); }
 
@@ -67,7 +71,8 @@ private:
     void collect_and_evaluate(PassResult& pass);
     [[nodiscard]] Recovery recover_interrupted(const Inventory& inventory);
     void act(PassResult& pass, const PassOptions& options);
-    void finish(PassResult& pass, std::chrono::steady_clock::time_point started);
+    void finish(PassResult& pass, std::chrono::steady_clock::time_point started,
+                bool settle_later = false);
     [[nodiscard]] std::vector<policies::Policy> policies_for(PassScope scope) const;
     [[nodiscard]] policies::Plan evaluate(const Inventory& inventory, PassScope scope,
                                           TimePoint now, const policies::DumpFacts& facts) const;

@@ -59,6 +59,10 @@ void ObserverList::pass_end(const PassResult& pass) {
     each("pass end", [&](PassObserver& o) { return o.on_pass_end(pass); });
 }
 
+void ObserverList::settle() {
+    each("settle", [](PassObserver& o) { return o.settle(); });
+}
+
 std::vector<Error> ObserverList::take_errors() {
     auto out = std::move(errors_);
     errors_.clear();

@@ -50,7 +50,8 @@ struct DumpOperation {
 /// Hooks with empty defaults, called on the pass's thread in this order: on_pass_start,
 /// on_collection per provider (phase before; again per provider and phase after when the
 /// pass acted), on_plan, on_dump_operation as dump work happens, on_action per action once its
-/// outcome is final, on_pass_end. A hook that fails returns an error: the engine reports it
+/// outcome is final, on_pass_end, then settle (at once, or when the caller asks: see
+/// PassOptions::settle_later). A hook that fails returns an error: the engine reports it
 /// (in the pass's errors, naming the observer) and carries on; it never stops an action
 /// half-way.
 class PassObserver {
@@ -82,6 +83,10 @@ public:
     [[nodiscard]] virtual Result<void> on_action(const ActionResult& /*result*/) { return {}; }
     /// The pass as its caller gets it, with `duration` and `health` set.
     [[nodiscard]] virtual Result<void> on_pass_end(const PassResult& /*pass*/) { return {}; }
+    /// Waits for what the observer carries on with after on_pass_end returned (the evidence
+    /// ledger commits a pass's records on a thread of its own, so that a caller can report
+    /// the pass meanwhile). Its error belongs to the pass that ended last.
+    [[nodiscard]] virtual Result<void> settle() { return {}; }
 };
 
 /// The observers of an engine, called in the order added. Failures (an error returned or an
@@ -97,6 +102,7 @@ public:
     void dump_operation(const DumpOperation& operation);
     void action(const ActionResult& result);
     void pass_end(const PassResult& pass);
+    void settle();
 
     /// True when an observer that gates actions failed since the last pass_start().
     [[nodiscard]] bool gate_closed() const { return gate_closed_; }

@@ -72,6 +72,10 @@ struct PassOptions {
     /// Checked before each action: when it becomes true, the action in flight finishes and
     /// no further one starts (the rest are `skipped`). May be null.
     const std::atomic<bool>* cancel = nullptr;
+    /// The caller calls Engine::settle() once it has used the result (it reports the pass
+    /// while the observers finish: the evidence ledger's commit of a large pass overlaps the
+    /// report). Otherwise enforce() settles before it returns and the errors are the pass's.
+    bool settle_later = false;
 };
 
 /// The health of one provider as the engine sees it.

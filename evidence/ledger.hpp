@@ -36,7 +36,7 @@ public:
     /// and signs the new head when there is a key. Records take `pass` as their pass number;
     /// a `pass_start` entry starts a new pass: it and the entries after it take its own seq.
     /// Retries when another writer appended meanwhile.
-    [[nodiscard]] Result<Appended> append(const std::vector<Entry>& entries, std::uint64_t pass,
+    [[nodiscard]] Result<Appended> append(std::vector<Entry> entries, std::uint64_t pass,
                                           const std::string& idle_key, const IdleState& idle);
 
     [[nodiscard]] const std::string& host_id() const { return host_id_; }

@@ -1,5 +1,7 @@
 #include "evidence/recorder.hpp"
 
+#include <future>
+
 #include <openssl/evp.h>
 
 #include <boost/json.hpp>
@@ -30,11 +32,28 @@ void append_escaped_byte(std::string& out, unsigned char byte) {
 /// (a byte that is not well-formed UTF-8 is written as \u00XX, so the text always parses).
 class Body {
 public:
-    Body() { out_ = "{"; }
+    Body() {
+        out_.reserve(512); // a finding or action record is 300-500 bytes
+        out_ = "{";
+    }
     Body& str(std::string_view key, std::string_view value) {
         name(key);
         out_ += '"';
         while (!value.empty()) {
+            // Printable ASCII other than '"' and '\\' as it is, in one append.
+            std::size_t plain = 0;
+            while (plain < value.size()) {
+                const auto b = static_cast<unsigned char>(value[plain]);
+                if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') {
+                    break;
+                }
+                ++plain;
+            }
+            out_.append(value.substr(0, plain));
+            value.remove_prefix(plain);
+            if (value.empty()) {
+                break;
+            }
             const Utf8Char c = decode_utf8(value);
             const auto byte = static_cast<unsigned char>(value[0]);
             if (!c.valid || c.code_point < 0x20) {
@@ -77,10 +96,11 @@ private:
     std::string out_;
 };
 
-/// The exemption a finding was judged under: the active one that applied, else an expired
-/// one that would have (the same match as the evaluator: policy, VM name, checkpoint name).
-json::value exemption_of(const policies::Finding& f, const policies::Config& config,
-                         TimePoint now) {
+/// The exemption a finding was judged under, as JSON text: the active one that applied, else
+/// an expired one that would have (the same match as the evaluator: policy, VM name,
+/// checkpoint name), else null.
+std::string exemption_text(const policies::Finding& f, const policies::Config& config,
+                           TimePoint now) {
     const policies::Exemption* expired = nullptr;
     for (const auto& e : config.exemptions) {
         if (e.policy != f.policy || e.vm != f.vm || f.vm.empty()) {
@@ -90,44 +110,58 @@ json::value exemption_of(const policies::Finding& f, const policies::Config& con
             continue;
         }
         if (e.active(now)) {
-            return json::object{{"applied", true},
-                                {"reason", e.reason},
-                                {"expires", format_rfc3339(e.expires)},
-                                {"origin", e.origin}};
+            return Body()
+                .boolean("applied", true)
+                .str("reason", e.reason)
+                .str("expires", format_rfc3339(e.expires))
+                .str("origin", e.origin)
+                .done();
         }
         if (expired == nullptr) {
             expired = &e;
         }
     }
     if (expired != nullptr) {
-        return json::object{{"applied", false},
-                            {"expired", true},
-                            {"reason", expired->reason},
-                            {"expires", format_rfc3339(expired->expires)},
-                            {"origin", expired->origin}};
+        return Body()
+            .boolean("applied", false)
+            .boolean("expired", true)
+            .str("reason", expired->reason)
+            .str("expires", format_rfc3339(expired->expires))
+            .str("origin", expired->origin)
+            .done();
     }
-    return nullptr;
+    return "null";
 }
 
-/// SHA-256 over length-prefixed fields: what makes two passes "identical".
+/// SHA-256 over length-prefixed fields: what makes two passes "identical". Fields are
+/// gathered into 64 KiB blocks (a pass at 10,000 x 10 has millions of them).
 class Digest {
 public:
-    Digest() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+    Digest() : ctx_(EVP_MD_CTX_new()) {
+        EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+        block_.reserve(kBlock + 256);
+    }
     ~Digest() { EVP_MD_CTX_free(ctx_); }
     Digest(const Digest&) = delete;
     Digest& operator=(const Digest&) = delete;
 
     Digest& operator<<(std::string_view field) {
         const auto n = static_cast<std::uint32_t>(field.size());
-        const unsigned char len[4] = {
-            static_cast<unsigned char>(n >> 24), static_cast<unsigned char>(n >> 16),
-            static_cast<unsigned char>(n >> 8), static_cast<unsigned char>(n)};
-        EVP_DigestUpdate(ctx_, len, 4);
-        EVP_DigestUpdate(ctx_, field.data(), field.size());
+        block_ += static_cast<char>(n >> 24);
+        block_ += static_cast<char>(n >> 16);
+        block_ += static_cast<char>(n >> 8);
+        block_ += static_cast<char>(n);
+        block_.append(field);
+        if (block_.size() >= kBlock) {
+            EVP_DigestUpdate(ctx_, block_.data(), block_.size());
+            block_.clear();
+        }
         return *this;
     }
     Digest& operator<<(std::size_t n) { return *this << std::string_view(std::to_string(n)); }
     std::string hex() {
+        EVP_DigestUpdate(ctx_, block_.data(), block_.size());
+        block_.clear();
         unsigned char out[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
         EVP_DigestFinal_ex(ctx_, out, &len);
@@ -135,7 +169,9 @@ public:
     }
 
 private:
+    static constexpr std::size_t kBlock = 64 * 1024;
     EVP_MD_CTX* ctx_;
+    std::string block_;
 };
 
 /// The content of a pass that a repeat must equal to be summarised: the policy file, scope
@@ -187,11 +223,25 @@ class Recorder final : public engine::PassObserver {
 public:
     explicit Recorder(std::shared_ptr<const policies::Config> config)
         : config_(std::move(config)) {}
+    ~Recorder() override {
+        if (commit_.valid()) {
+            commit_.wait();
+        }
+    }
+    Recorder(const Recorder&) = delete;
+    Recorder& operator=(const Recorder&) = delete;
 
     [[nodiscard]] std::string_view name() const override { return "evidence"; }
     [[nodiscard]] bool gates_actions() const override { return true; }
 
     [[nodiscard]] Result<void> on_pass_start(const engine::PassStart& start) override {
+        // The last pass's commit, when its caller did not wait for it.
+        if (auto last = settle(); !last) {
+            active_ = false;
+            return tl::unexpected(last.error().with_context(
+                "the last pass's records could not be committed, so this pass takes no action "
+                "(fail closed)"));
+        }
         active_ = start.mode != PassMode::plan;
         entries_.clear();
         flushed_ = false;
@@ -353,14 +403,28 @@ public:
                         {"unsettled", unsettled},
                         {"settle", pass.unsettled.empty() ? std::string() : pass.unsettled_command},
                         {"digest", digest}})});
-        return flush(digest, /*end=*/true);
+        // Hashed, written and committed on a thread of its own (settle() waits for it): the
+        // caller reports the pass meanwhile. Nothing else touches the ledger until then.
+        try {
+            commit_ =
+                std::async(std::launch::async, [this, digest] { return flush(digest, true); });
+        } catch (const std::system_error&) {
+            return flush(digest, /*end=*/true); // no thread to spare: commit before returning
+        }
+        return {};
+    }
+
+    [[nodiscard]] Result<void> settle() override {
+        if (!commit_.valid()) {
+            return {};
+        }
+        return commit_.get();
     }
 
 private:
     void add_findings(const policies::Plan& plan) {
         entries_.reserve(entries_.size() + plan.findings.size() + 16);
         for (const auto& f : plan.findings) {
-            const json::value exemption = exemption_of(f, *config_, start_.now);
             entries_.push_back({std::string(record_type::kFinding),
                                 Body()
                                     .str("policy", f.policy)
@@ -374,7 +438,7 @@ private:
                                     .str("path", f.path)
                                     .str("detail", f.detail)
                                     .boolean("exempt", f.exempt)
-                                    .raw("exemption", json::serialize(exemption))
+                                    .raw("exemption", exemption_text(f, *config_, start_.now))
                                     .done()});
         }
     }
@@ -432,7 +496,7 @@ private:
         entries_.clear();
         IdleState next;
         next.digest = end ? digest : std::string();
-        auto appended = ledger_->append(entries, pass_seq_, idle_key_, next);
+        auto appended = ledger_->append(std::move(entries), pass_seq_, idle_key_, next);
         if (!appended) {
             return tl::unexpected(appended.error());
         }
@@ -483,6 +547,7 @@ private:
     std::string idle_key_; ///< HOST#SCOPE: passes are compared with the last of their scope
     engine::PassStart start_;
     std::vector<Entry> entries_;
+    std::future<Result<void>> commit_; ///< the end of the last recorded pass, until settled
     bool active_ = false;
     bool flushed_ = false;
     std::uint64_t pass_seq_ = 0;

@@ -1,5 +1,7 @@
 #include "evidence/sqlite_store.hpp"
 
+#include "core/log.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +14,10 @@
 
 namespace snapgov::evidence {
 namespace {
+
+/// WAL size after a commit that starts a checkpoint (SQLite's own default for its automatic
+/// checkpoints, which are turned off in favour of the background ones).
+constexpr int kCheckpointPages = 1000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,8 +82,11 @@ public:
 
     [[nodiscard]] bool ok() const { return stmt_ != nullptr; }
     void text(int i, const std::string& s) {
-        sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+        // Static: every bound string outlives the step that reads it (bindings are cleared by
+        // reset()), so SQLite need not copy it.
+        sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
     }
+    void text(int i, std::string&& s) = delete; // would dangle before step()
     void integer(int i, std::uint64_t v) {
         sqlite3_bind_int64(stmt_, i, static_cast<sqlite3_int64>(v));
     }
@@ -164,6 +173,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                 return tl::unexpected(r.error());
             }
         }
+        // Replaces SQLite's automatic checkpoint, which would run inside the commit.
+        sqlite3_wal_hook(db, &SqliteStore::after_commit, store.get());
     } else {
         Statement check(db, "SELECT value FROM meta WHERE key='format'");
         if (!check.ok() || check.step() != SQLITE_ROW ||
@@ -177,7 +188,46 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
 }
 
 SqliteStore::~SqliteStore() {
+    if (checkpointer_.joinable()) {
+        checkpointer_.join();
+    }
     sqlite3_close_v2(db_);
+}
+
+int SqliteStore::after_commit(void* self, sqlite3* /*db*/, const char* /*schema*/, int wal_pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (wal_pages < kCheckpointPages || store->checkpointing_.load()) {
+        return SQLITE_OK; // a running checkpoint takes the new frames too, or the next one
+    }
+    if (store->checkpointer_.joinable()) {
+        store->checkpointer_.join(); // finished: checkpointing_ is false
+    }
+    store->checkpointing_ = true;
+    store->checkpointer_ = std::thread([store] {
+        store->checkpoint();
+        store->checkpointing_ = false;
+    });
+    return SQLITE_OK;
+}
+
+void SqliteStore::checkpoint() {
+    sqlite3* db = nullptr;
+    int rc =
+        sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 10000);
+        rc = sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+    if (rc != SQLITE_OK) {
+        // Nothing is lost: the records are in the WAL, which the next checkpoint copies.
+        log::warning("evidence ledger '" + path_ + "': a checkpoint of its WAL file failed (" +
+                     (db != nullptr ? sqlite3_errmsg(db) : "out of memory") +
+                     "); the -wal file grows until one succeeds");
+    }
+    sqlite3_close_v2(db);
 }
 
 Error SqliteStore::error(const std::string& what) const {

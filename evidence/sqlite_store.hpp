@@ -3,9 +3,16 @@
 /// in a folder created 0700 when missing; an existing file must be a regular file owned by
 /// root or this user with no access for group or others, like every secret snapgov keeps
 /// (core/checked_file.hpp): the ledger names every VM and what was done to it.
+///
+/// Checkpoints (copying the WAL into the database file) run on a thread of their own, on a
+/// second connection, once a commit leaves the WAL at 1,000 pages or more: a commit is durable
+/// when its WAL frames are synced, and a pass that records 100 MB does not wait for them to be
+/// written a second time. The store waits for a running checkpoint when it goes away.
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "evidence/store.hpp"
 
@@ -50,9 +57,13 @@ private:
     SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     [[nodiscard]] Result<void> exec(const char* sql);
     [[nodiscard]] Error error(const std::string& what) const;
+    static int after_commit(void* self, sqlite3* db, const char* schema, int wal_pages);
+    void checkpoint();
 
     sqlite3* db_;
     std::string path_;
+    std::thread checkpointer_;
+    std::atomic<bool> checkpointing_{false};
 };
 
 } // namespace snapgov::evidence

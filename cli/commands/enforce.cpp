@@ -40,13 +40,16 @@ public:
         engine.add_observer(evidence::make_recorder(run->loaded.config));
         engine::PassOptions options;
         options.dry_run = dry_run_;
+        // The evidence ledger commits the pass's end while the report is written; a commit
+        // that fails makes the exit code 2 like any error of the pass.
+        options.settle_later = true;
         const engine::PassResult pass = engine.enforce(run->now, options);
         for (const auto& e : pass.errors) {
             log::error(e.message);
         }
         print(options_.json() ? to_json_text(enforce_json(pass))
                               : enforce_text(pass, engine.config(), output_width()));
-        return pass.exit_code();
+        return engine.settle().empty() ? pass.exit_code() : kError;
     }
 
 private:

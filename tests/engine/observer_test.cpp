@@ -48,6 +48,10 @@ public:
         calls.push_back("end " + std::to_string(p.exit_code()));
         return maybe_fail("end");
     }
+    Result<void> settle() override {
+        calls.push_back("settle");
+        return maybe_fail("settle");
+    }
 
     std::vector<std::string> calls;
     std::string sha;
@@ -101,6 +105,7 @@ TEST_CASE("enforce reports each point of the pass to its observers, in order",
         want.push_back("action done");
     }
     want.push_back("end " + std::to_string(pass.exit_code()));
+    want.push_back("settle");
     CHECK(rec->calls == want);
     CHECK(rec->sha == f.loaded.sha256);
     CHECK(f.loaded.sha256.size() == 64);
@@ -116,9 +121,10 @@ TEST_CASE("plan collects once and reports no action outcome", "[engine][observer
     const PassResult pass = engine.plan(kNow);
     CHECK(pass.collections == 1);
     CHECK(pass.results.empty());
-    REQUIRE(rec->calls.size() == 4);
+    REQUIRE(rec->calls.size() == 5);
     CHECK(rec->calls[0] == "start plan");
     CHECK(rec->calls[3] == "end 1");
+    CHECK(rec->calls[4] == "settle");
 }
 
 TEST_CASE("a failing observer is reported and the pass carries on", "[engine][observer]") {
@@ -134,7 +140,8 @@ TEST_CASE("a failing observer is reported and the pass carries on", "[engine][ob
     for (const auto& r : pass.results) {
         CHECK(r.outcome == Outcome::done);
     }
-    CHECK(healthy->calls.back() == "end 2");
+    CHECK(healthy->calls.back() == "settle");
+    CHECK(healthy->calls[healthy->calls.size() - 2] == "end 2");
     REQUIRE(pass.errors.size() == pass.results.size());
     CHECK_THAT(pass.errors.front().message, Catch::Contains("observer recorder (action)"));
     CHECK_THAT(pass.errors.front().message, Catch::Contains("disk full"));
@@ -152,4 +159,33 @@ TEST_CASE("a dry run guards, acts on nothing and collects once", "[engine][obser
     CHECK(pass.results[1].outcome == Outcome::skipped);
     CHECK_THAT(pass.results[1].detail, Catch::Contains("blast-radius cap"));
     CHECK(pass.collections == 1);
+}
+
+TEST_CASE("an observer that fails to settle fails the pass, at once or when the caller settles",
+          "[engine][observer]") {
+    Fixture f;
+    SECTION("enforce settles before it returns: the error is the pass's") {
+        Engine engine(f.loaded.config, f.registry);
+        auto rec = std::make_shared<Recorder>("settle");
+        engine.add_observer(rec);
+        const PassResult pass = engine.enforce(kNow, {});
+        REQUIRE(pass.errors.size() == 1);
+        CHECK_THAT(pass.errors[0].message, Catch::Contains("observer recorder (settle)"));
+        CHECK(pass.exit_code() == 2);
+        CHECK(rec->calls.back() == "settle");
+    }
+    SECTION("settle_later: enforce returns after on_pass_end, Engine::settle reports") {
+        Engine engine(f.loaded.config, f.registry);
+        auto rec = std::make_shared<Recorder>("settle");
+        engine.add_observer(rec);
+        PassOptions options;
+        options.settle_later = true;
+        const PassResult pass = engine.enforce(kNow, options);
+        CHECK(pass.errors.empty());
+        CHECK(rec->calls.back().rfind("end ", 0) == 0);
+        const auto failed = engine.settle();
+        REQUIRE(failed.size() == 1);
+        CHECK_THAT(failed[0].message, Catch::Contains("disk full"));
+        CHECK(rec->calls.back() == "settle");
+    }
 }

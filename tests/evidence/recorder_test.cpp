@@ -231,3 +231,31 @@ TEST_CASE("a record body stays valid JSON when a string holds bytes that are not
     REQUIRE_FALSE(ec);
     CHECK(parsed.at("path").as_string() == "/dumps/vm-\u00ff\u00fe.mem");
 }
+
+TEST_CASE("a pass's end is committed on a thread of its own: settle and the next pass wait",
+          "[evidence]") {
+    Fixture f;
+    Engine engine(f.loaded.config, f.registry, {.config_sha256 = f.loaded.sha256});
+    engine.add_observer(evidence::make_recorder(f.loaded.config));
+    PassOptions options;
+    options.dry_run = true;
+    options.settle_later = true;
+    const PassResult first = engine.enforce(kNow, options);
+    CHECK(first.errors.empty());
+    // Not settled: the next pass waits for the first one's commit before it starts.
+    options.dry_run = false;
+    const PassResult second = engine.enforce(kNow, options);
+    CHECK(second.errors.empty());
+    CHECK(engine.settle().empty());
+    CHECK(engine.settle().empty()); // nothing left: a second settle is a no-op
+    auto c = f.counts();
+    CHECK(c["pass_start"] == 2);
+    CHECK(c["pass_end"] == 2);
+    CHECK(c["action"] == static_cast<int>(first.results.size() + second.results.size()));
+    auto store = evidence::SqliteStore::open(f.loaded.config->evidence.path,
+                                             evidence::SqliteStore::Mode::read)
+                     .value();
+    const auto reports = evidence::verify(*store, {}).value();
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].ok);
+}
