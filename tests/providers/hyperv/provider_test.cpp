@@ -368,8 +368,10 @@ TEST_CASE("certificate authentication", "[provider][auth]") {
     options.client_ca = true;
     WsmanServer server(options);
     auto settings = server.settings();
-    settings.auth =
-        AuthSettings{"certificate", "", "", TestPki::get().client_cert, TestPki::get().client_key};
+    settings.auth = AuthSettings{};
+    settings.auth.method = "certificate";
+    settings.auth.cert_file = TestPki::get().client_cert;
+    settings.auth.key_file = TestPki::get().client_key;
     auto provider = make_provider(WsmanServer::spec_with(settings));
     CHECK(collect_ok(*provider).vms.size() == 4);
 
@@ -434,7 +436,9 @@ TEST_CASE("a password file readable by others is refused", "[provider][config]")
     ::chmod(path.c_str(), 0644);
     auto settings = std::make_shared<HypervSettings>();
     settings->endpoint_url = "https://127.0.0.1:1/wsman";
-    settings->auth = AuthSettings{"basic", "svc", path, "", ""};
+    settings->auth.method = "basic";
+    settings->auth.username = "svc";
+    settings->auth.password_file = path;
     ProviderSpec spec;
     spec.name = "hv01";
     spec.type = "hyperv";
@@ -639,7 +643,9 @@ TEST_CASE("files the Hyper-V settings name are checked at load, at their key",
     // The same rule when the provider reads the key later (the file may have changed).
     auto settings = std::make_shared<HypervSettings>();
     settings->endpoint_url = "https://127.0.0.1:1/wsman";
-    settings->auth = AuthSettings{"certificate", "", "", pki.client_cert, key};
+    settings->auth.method = "certificate";
+    settings->auth.cert_file = pki.client_cert;
+    settings->auth.key_file = key;
     ProviderSpec spec;
     spec.name = "hv01";
     spec.type = "hyperv";
