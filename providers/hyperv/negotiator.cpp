@@ -202,6 +202,17 @@ struct Negotiator::Impl {
                 cause = "KDC unreachable: no KDC of the realm of " + who() +
                         " answered; check the realm's kdc entries in krb5.conf (or DNS SRV "
                         "records) and that port 88 is open";
+            } else if (is(minor, KRB5KRB_ERR_GENERIC) && !channel_binding.empty()) {
+                // What an MIT or Windows acceptor answers to bindings that differ from its own.
+                cause = "the host refused the ticket for " + spn +
+                        " with a generic error, which is how Kerberos reports that the channel "
+                        "binding does not match: a proxy that ends TLS sits between, or the host "
+                        "binds to another certificate than the one it presented";
+            } else if (!options.keytab.empty() &&
+                       (is(minor, KRB5_FCC_NOFILE) || is(minor, KRB5_CC_NOTFOUND) ||
+                        major == GSS_S_NO_CRED)) {
+                cause = "wrong keytab: " + keytab + " holds no key for " + who() +
+                        "; give the keytab made for that principal (klist -k shows what it holds)";
             } else if (is(minor, KRB5_FCC_NOFILE) || is(minor, KRB5_CC_NOTFOUND) ||
                        (major == GSS_S_NO_CRED && options.keytab.empty())) {
                 cause = "no credentials: the credential cache (KRB5CCNAME) holds no ticket for " +

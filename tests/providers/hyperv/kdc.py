@@ -135,7 +135,8 @@ class Realm:
         self.stop()
 
     def add_principal(self, name, password=None, options=""):
-        key = "-pw '%s'" % password if password is not None else "-randkey"
+        # kadmin -q splits on spaces and keeps quotes: test passwords have neither.
+        key = "-pw %s" % password if password is not None else "-randkey"
         self.kadmin("addprinc %s %s %s" % (options, key, name))
 
     def keytab(self, name, path):

@@ -117,18 +117,23 @@ class Negotiate:
                                               channel_bindings=self.bindings)
             handler.negotiate_ctx = ctx
             handler.negotiated = None
+        out = None
         try:
+            # On failure step() returns the error token (a KRB-ERROR), and the error is
+            # raised by the next use of the context.
             out = ctx.step(token)
+            complete = ctx.complete
         except self.gssapi.exceptions.GSSError as e:
             handler.negotiate_ctx = None
             log("NEGOTIATE-FAIL %s" % e.gen_message().replace("\n", " "))
+            out = getattr(e, "token", None) or out
             handler.auth_headers = [("WWW-Authenticate", "Negotiate" + (
-                " " + base64.b64encode(e.token).decode() if e.token else ""))]
+                " " + base64.b64encode(out).decode() if out else ""))]
             return False
         if out:
             handler.auth_headers = [("WWW-Authenticate",
                                      "Negotiate " + base64.b64encode(out).decode())]
-        if not ctx.complete:
+        if not complete:
             return False
         handler.negotiate_ctx = None
         if self.bindings is not None and \
