@@ -5,7 +5,8 @@ through python3-gssapi (tests/providers/hyperv/negotiate.py), over TLS with chan
 checked as WinRM does with CbtHardeningLevel=Strict. snapgov is run as a user runs it.
 
 Covered: Kerberos with a keytab (inventory, plan, enforce --once), with a credential cache,
-NTLM with a password (gss-ntlmssp on both sides), channel binding off on both sides; and
+NTLM with a password (gss-ntlmssp on both sides), channel binding off on both sides, the
+daemon across ticket lifetimes (tickets renewed from the keytab); and
 each failure: unknown principal, wrong keytab, stale key, wrong NTLM password, expired and
 not-yet-valid tickets, clock skew (snapgov under faketime), wrong SPN, KDC unreachable, a
 host that rejects the mechanism, a channel-binding mismatch, binding turned off against a
@@ -271,6 +272,53 @@ def main():
                                  keytab_auth[:-1] + ", channel_binding: false}"))
         check("channel_binding: false works with a host that binds nothing",
               r.returncode == 0 and "NEGOTIATE-OK" in no_cbt.new_lines(), r.stderr)
+
+        # --- the daemon across ticket lifetimes ---------------------------------------------
+        # Tickets of svc-short last 2 s; the host closes every connection after one reply,
+        # so each request authenticates anew. For 5 s of deny passes every second, each must
+        # authenticate, with tickets the daemon renews from the keytab as they expire.
+        realm.add_principal("svc-short@" + kdc.REALM, options="+requires_preauth -maxlife 2s")
+        short_keytab = realm.keytab("svc-short", work + "/short.keytab")
+        renewing = Server(work, "renewing", server_env, "--drop-idle")
+        servers.append(renewing)
+        conf = write_policy(work, "daemon", renewing.port,
+                            f"{{method: kerberos, principal: svc-short@{kdc.REALM}, "
+                            f"keytab: {short_keytab}}}")
+        with open(conf) as f:
+            text = f.read().replace("mode: enforce", "mode: audit")
+        with open(conf, "w") as f:
+            f.write(text + f"daemon: {{interval: 1h, deny_interval: 1s, control_socket: "
+                           f"{work}/control.sock, metrics_listen: ''}}\n")
+        with open(os.path.join(work, "kdc.log")) as f:
+            issued_before = f.read().count("ISSUE: authtime")
+        with open(work + "/daemon.err", "w") as err:
+            daemon = subprocess.Popen([SNAPGOV, "daemon", "-c", conf], env=client_env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=err)
+        try:
+            time.sleep(5)
+        finally:
+            daemon.terminate()
+            try:
+                code = daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                code = daemon.wait()
+        log = renewing.new_lines()
+        with open(os.path.join(work, "kdc.log")) as f:
+            kdc_log = f.read()
+        as_reqs = [line for line in kdc_log.splitlines()
+                   if "AS_REQ" in line and "ISSUE" in line and "svc-short@" in line]
+        with open(work + "/daemon.err") as f:
+            daemon_err = f.read()
+        check("daemon: 5 s of passes with 2 s tickets, every connection authenticated, "
+              "tickets renewed from the keytab",
+              code == 0 and log.count("NEGOTIATE-OK") >= 4 and "NEGOTIATE-FAIL" not in log
+              and "authentication failed" not in daemon_err and len(as_reqs) >= 2,
+              (code, log.count("NEGOTIATE-OK"), len(as_reqs), daemon_err[-1500:]))
+        print(f"daemon: {log.count('NEGOTIATE-OK')} authenticated connections, "
+              f"{len(as_reqs)} tickets from the keytab in 5 s "
+              f"({kdc_log.count('ISSUE: authtime') - issued_before} issued in all)", flush=True)
 
         # --- configuration refused at load -------------------------------------------------
         conf = write_policy(work, "http", strict.port, keytab_auth,
