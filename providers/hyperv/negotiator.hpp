@@ -3,10 +3,13 @@
 /// (the gss-ntlmssp mechanism), with RFC 5929 `tls-server-end-point` channel bindings. The
 /// GSSAPI headers stay in negotiator.cpp.
 ///
-/// The token sent is the mechanism's own (a Kerberos AP-REQ, NTLM messages), as Windows'
-/// Negotiate package accepts it and as the common Linux WinRM clients send it; a host then
-/// answers with the mechanism's token (a Kerberos AP-REP for mutual authentication, an NTLM
-/// CHALLENGE).
+/// The token sent is the mechanism's own (a Kerberos AP-REQ, NTLM messages), not wrapped in
+/// SPNEGO: Windows' Negotiate package accepts it, the common Linux WinRM clients send it
+/// (pywinrm's requests-kerberos and requests-ntlm), and it keeps the mechanism's status:
+/// through MIT's SPNEGO a failure comes back with SPNEGO's own minor status (an unknown SPN
+/// gave minor 100001 instead of KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN), which would leave every
+/// error below unnamed. A host answers with the mechanism's token (a Kerberos AP-REP for
+/// mutual authentication, an NTLM CHALLENGE).
 
 #include <memory>
 #include <string>
