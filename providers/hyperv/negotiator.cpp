@@ -215,8 +215,9 @@ struct Negotiator::Impl {
                         "; give the keytab made for that principal (klist -k shows what it holds)";
             } else if (is(minor, KRB5_FCC_NOFILE) || is(minor, KRB5_CC_NOTFOUND) ||
                        (major == GSS_S_NO_CRED && options.keytab.empty())) {
-                cause = "no credentials: the credential cache (KRB5CCNAME) holds no ticket for " +
-                        who() + "; run kinit, or give auth.keytab";
+                cause = "no credentials: the credential cache (KRB5CCNAME) holds no ticket" +
+                        (options.principal.empty() ? std::string() : " for " + who()) +
+                        "; run kinit, or give auth.keytab";
             }
         } else if (major == GSS_S_BAD_MECH || major == GSS_S_UNAVAILABLE) {
             cause = "NTLM is not available here: install the gss-ntlmssp package";
@@ -428,9 +429,10 @@ Error Negotiator::refused(int legs, bool offered, bool channel_binding) const {
     }
     return Error{ErrorCode::provider,
                  "the host refused the Kerberos ticket for '" + impl_->options.spn +
-                     "' without saying why: " + binding +
-                     ", or the host does not accept Kerberos (e.g. reached by IP address: use "
-                     "its name) or the account may not log on there"};
+                     "' without saying why: it rejects the mechanism (Kerberos not enabled in "
+                     "WinRM, or the host reached by an address or a name its SPNs do not "
+                     "list), " +
+                     binding + ", or the account may not log on there"};
 }
 
 } // namespace snapgov::providers::hyperv

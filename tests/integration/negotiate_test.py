@@ -162,6 +162,8 @@ def main():
         servers.append(strict)
         kerberos_only = Server(work, "kerberos-only", server_env, "--negotiate-mechs", "kerberos")
         servers.append(kerberos_only)
+        ntlm_only = Server(work, "ntlm-only", server_env, "--negotiate-mechs", "ntlm")
+        servers.append(ntlm_only)
         wrong_cbt = Server(work, "wrong-cbt", server_env, "--negotiate-cbt", "wrong")
         servers.append(wrong_cbt)
         no_cbt = Server(work, "no-cbt", server_env, "--negotiate-cbt", "off")
@@ -207,6 +209,8 @@ def main():
                   and not any(s in text for s in SECRETS)
                   and "Enumerate" not in log and "Invoke" not in log
                   and "NEGOTIATE-OK" not in log, (r.returncode, r.stderr, log))
+            errors = [line for line in r.stderr.splitlines() if "error: provider hv01" in line]
+            print("    " + (errors[0] if errors else "(no error line)"), flush=True)
 
         failure("unknown principal", strict,
                 f"{{method: kerberos, principal: gone@{kdc.REALM}, keytab: {gone_keytab}}}",
@@ -233,6 +237,7 @@ def main():
         failure("a host that refuses NTLM", kerberos_only,
                 f"{{method: ntlm, username: '{NTLM_USER}', password_file: {work}/ntlm.pass}}",
                 "rejects the mechanism")
+        failure("a host that takes NTLM only", ntlm_only, keytab_auth, "rejects the mechanism")
         failure("wrong NTLM password", strict,
                 f"{{method: ntlm, username: '{NTLM_USER}', password_file: {work}/wrong.pass}}",
                 "refused the NTLM credentials")
