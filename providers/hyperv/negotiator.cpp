@@ -136,7 +136,23 @@ struct Negotiator::Impl {
     std::string channel_binding;
     bool complete = false;
 
-    ~Impl() { OPENSSL_cleanse(options.password.data(), options.password.capacity()); }
+    ~Impl() {
+        OPENSSL_cleanse(options.password.data(), options.password.capacity());
+        ctx.reset();
+        cred.reset();
+        // The memory cache outlives the credential handle (it is the process's until
+        // destroyed): its tickets go with the provider, e.g. on a reload.
+        if (!options.keytab.empty()) {
+            krb5_context k = nullptr;
+            if (krb5_init_context(&k) == 0) {
+                krb5_ccache cache = nullptr;
+                if (krb5_cc_resolve(k, ccache.c_str(), &cache) == 0) {
+                    (void)krb5_cc_destroy(k, cache);
+                }
+                krb5_free_context(k);
+            }
+        }
+    }
     Impl() = default;
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
