@@ -52,13 +52,13 @@ def check(what, ok, detail=""):
 class Server:
     """wsman_server.py with --negotiate, its request log, stopped by its PID."""
 
-    def __init__(self, work, name, env, *extra):
+    def __init__(self, work, name, env, *extra, cert="server"):
         self.log_path = os.path.join(work, name + ".log")
         self.err_path = os.path.join(work, name + ".err")
         with open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                ["/usr/bin/python3", SERVER, "--world", WORLD, "--cert", work + "/server.pem",
-                 "--key", work + "/server.key", "--negotiate", "--log", self.log_path,
+                ["/usr/bin/python3", SERVER, "--world", WORLD, "--cert", f"{work}/{cert}.pem",
+                 "--key", f"{work}/{cert}.key", "--negotiate", "--log", self.log_path,
                  "--max-lifetime", "240", *extra],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env, text=True)
         line = self.proc.stdout.readline().strip()
@@ -82,7 +82,14 @@ class Server:
             self.proc.wait()
 
 
-def write_policy(work, name, port, auth, endpoint=None):
+def make_cert(work, name, *key):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", *key, "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", f"{work}/{name}.key", "-out", f"{work}/{name}.pem"],
+                   check=True, capture_output=True)
+
+
+def write_policy(work, name, port, auth, endpoint=None, ca="server"):
     path = os.path.join(work, name + ".yaml")
     with open(path, "w") as f:
         f.write(f"""providers:
@@ -90,7 +97,7 @@ def write_policy(work, name, port, auth, endpoint=None):
     type: hyperv
     endpoint: {endpoint or f"https://127.0.0.1:{port}/wsman"}
     auth: {auth}
-    tls: {{ca_file: {work}/server.pem}}
+    tls: {{ca_file: {work}/{ca}.pem}}
     connect_timeout: 5s
     read_timeout: 10s
 policies:
@@ -141,11 +148,9 @@ def main():
         print(f"KDC listening after {kdc_seconds:.3f} s; realm, principals and keytabs ready "
               f"after {realm_seconds:.3f} s", flush=True)
 
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", work + "/server.key", "-out", work + "/server.pem"],
-                       check=True, capture_output=True)
+        make_cert(work, "server", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+        # Signed with SHA-384: RFC 5929 then binds with SHA-384, on both sides.
+        make_cert(work, "sha384", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1", "-sha384")
         ntlm_users = work + "/ntlm-users"
         with open(ntlm_users, "w") as f:
             f.write(f"SNAPGOV:svc-ntlm:{NTLM_PASSWORD}\n")
@@ -168,6 +173,8 @@ def main():
         servers.append(wrong_cbt)
         no_cbt = Server(work, "no-cbt", server_env, "--negotiate-cbt", "off")
         servers.append(no_cbt)
+        sha384 = Server(work, "sha384", server_env, cert="sha384")
+        servers.append(sha384)
 
         keytab_auth = f"{{method: kerberos, principal: {SVC}, keytab: {svc_keytab}}}"
 
@@ -277,6 +284,10 @@ def main():
                                  keytab_auth[:-1] + ", channel_binding: false}"))
         check("channel_binding: false works with a host that binds nothing",
               r.returncode == 0 and "NEGOTIATE-OK" in no_cbt.new_lines(), r.stderr)
+        r = snapgov(client_env, "inventory", "-c",
+                    write_policy(work, "sha384", sha384.port, keytab_auth, ca="sha384"))
+        check("a certificate signed with SHA-384: both sides bind with SHA-384 and agree",
+              r.returncode == 0 and "NEGOTIATE-OK" in sha384.new_lines(), r.stderr)
 
         # --- the daemon across ticket lifetimes ---------------------------------------------
         # Tickets of svc-short last 2 s; the host closes every connection after one reply,
