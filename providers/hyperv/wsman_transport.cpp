@@ -53,7 +53,8 @@ Result<std::string> base64(std::string_view in) {
     return out;
 }
 
-// The token of a `WWW-Authenticate: Negotiate [token]` header; nullopt for another scheme.
+// The token of a `WWW-Authenticate: Negotiate [token]` header (empty: none, or one that is
+// not base64); nullopt for another scheme.
 std::optional<std::string> negotiate_token(std::string_view header) {
     constexpr std::string_view kScheme = "Negotiate";
     if (header.size() < kScheme.size()) {
@@ -75,15 +76,16 @@ std::optional<std::string> negotiate_token(std::string_view header) {
     while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\r')) {
         rest.remove_suffix(1);
     }
+    // A token that is not base64 counts as none: the host offered Negotiate, nothing more.
     if (rest.empty() || rest.size() % 4 != 0 || rest.size() > 64 * 1024) {
-        return rest.empty() ? std::optional<std::string>(std::string()) : std::nullopt;
+        return std::string();
     }
     std::string out(rest.size() / 4 * 3, '\0');
     const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                   reinterpret_cast<const unsigned char*>(rest.data()),
                                   static_cast<int>(rest.size()));
     if (n < 0) {
-        return std::nullopt;
+        return std::string();
     }
     // EVP_DecodeBlock counts the padding as zero bytes.
     std::size_t size = static_cast<std::size_t>(n);
