@@ -6,7 +6,8 @@ checked as WinRM does with CbtHardeningLevel=Strict. snapgov is run as a user ru
 
 Covered: Kerberos with a keytab (inventory, plan, enforce --once), with a credential cache,
 NTLM with a password (gss-ntlmssp on both sides), channel binding off on both sides, the
-daemon across ticket lifetimes (tickets renewed from the keytab); and
+daemon across ticket lifetimes (tickets renewed from the keytab, or by another tool in the
+credential cache); and
 each failure: unknown principal, wrong keytab, stale key, wrong NTLM password, expired and
 not-yet-valid tickets, clock skew (snapgov under faketime), wrong SPN, KDC unreachable, a
 host that rejects the mechanism, a channel-binding mismatch, binding turned off against a
@@ -116,9 +117,11 @@ def snapgov(env, *args, prefix=()):
 
 
 def main():
-    for tool in (kdc.KRB5KDC, kdc.KDB5_UTIL, kdc.KADMIN_LOCAL, "/usr/bin/kinit"):
+    for tool in (kdc.KRB5KDC, kdc.KDB5_UTIL, kdc.KADMIN_LOCAL, "/usr/bin/kinit",
+                 "/usr/bin/faketime"):
         if not os.path.exists(tool):
-            print(f"skipped: {tool} is missing (Debian krb5-kdc, krb5-admin-server, krb5-user)")
+            print(f"skipped: {tool} is missing (Debian krb5-kdc, krb5-admin-server, krb5-user, "
+                  "faketime)")
             return 77
     try:
         import gssapi  # noqa: F401
@@ -297,6 +300,12 @@ def main():
         short_keytab = realm.keytab("svc-short", work + "/short.keytab")
         renewing = Server(work, "renewing", server_env, "--drop-idle")
         servers.append(renewing)
+        # And from a credential cache that another tool renews (as k5start does): kinit
+        # every second into the cache the daemon's KRB5CCNAME names.
+        renewing_cc = Server(work, "renewing-cc", server_env, "--drop-idle")
+        servers.append(renewing_cc)
+        short_cc = work + "/cc-short"
+        realm.kinit("svc-short@" + kdc.REALM, "", short_cc, "-k", "-t", short_keytab)
         conf = write_policy(work, "daemon", renewing.port,
                             f"{{method: kerberos, principal: svc-short@{kdc.REALM}, "
                             f"keytab: {short_keytab}}}")
@@ -307,19 +316,35 @@ def main():
                            f"{work}/control.sock, metrics_listen: ''}}\n")
         with open(os.path.join(work, "kdc.log")) as f:
             issued_before = f.read().count("ISSUE: authtime")
-        with open(work + "/daemon.err", "w") as err:
-            daemon = subprocess.Popen([SNAPGOV, "daemon", "-c", conf], env=client_env,
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=err)
+        conf_cc = conf.replace("daemon.yaml", "daemon-cc.yaml")
+        with open(conf_cc, "w") as f:
+            f.write(text.replace(f"{{method: kerberos, principal: svc-short@{kdc.REALM}, "
+                                 f"keytab: {short_keytab}}}", "{method: kerberos}")
+                    .replace(f":{renewing.port}/", f":{renewing_cc.port}/")
+                    + f"daemon: {{interval: 1h, deny_interval: 1s, control_socket: "
+                      f"{work}/control-cc.sock, metrics_listen: ''}}\n")
+        daemons = []
+        for name, path, env in (("daemon", conf, client_env),
+                                ("daemon-cc", conf_cc, dict(client_env,
+                                                            KRB5CCNAME="FILE:" + short_cc))):
+            with open(f"{work}/{name}.err", "w") as err:
+                daemons.append(subprocess.Popen([SNAPGOV, "daemon", "-c", path], env=env,
+                                                stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.DEVNULL, stderr=err))
+        codes = []
         try:
-            time.sleep(5)
+            for _ in range(5):
+                time.sleep(1)
+                realm.kinit("svc-short@" + kdc.REALM, "", short_cc, "-k", "-t", short_keytab)
         finally:
-            daemon.terminate()
-            try:
-                code = daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                code = daemon.wait()
+            for daemon in daemons:
+                daemon.terminate()
+                try:
+                    codes.append(daemon.wait(30))
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    codes.append(daemon.wait())
+        code = codes[0]
         log = renewing.new_lines()
         with open(os.path.join(work, "kdc.log")) as f:
             kdc_log = f.read()
@@ -332,6 +357,14 @@ def main():
               code == 0 and log.count("NEGOTIATE-OK") >= 4 and "NEGOTIATE-FAIL" not in log
               and "authentication failed" not in daemon_err and len(as_reqs) >= 2,
               (code, log.count("NEGOTIATE-OK"), len(as_reqs), daemon_err[-1500:]))
+        log_cc = renewing_cc.new_lines()
+        with open(work + "/daemon-cc.err") as f:
+            daemon_cc_err = f.read()
+        check("daemon: 5 s of passes from a credential cache renewed by another tool every "
+              "second (2 s tickets), every connection authenticated",
+              codes[1] == 0 and log_cc.count("NEGOTIATE-OK") >= 4
+              and "NEGOTIATE-FAIL" not in log_cc and "authentication failed" not in daemon_cc_err,
+              (codes[1], log_cc.count("NEGOTIATE-OK"), daemon_cc_err[-1500:]))
         print(f"daemon: {log.count('NEGOTIATE-OK')} authenticated connections, "
               f"{len(as_reqs)} tickets from the keytab in 5 s "
               f"({kdc_log.count('ISSUE: authtime') - issued_before} issued in all)", flush=True)
