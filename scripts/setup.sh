@@ -12,13 +12,16 @@ build_pkgs=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libpugixml-dev libcli11-dev libexpected-dev
-  libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev
+  libsqlite3-dev libsystemd-dev libvirt-dev catch2 zlib1g-dev libkrb5-dev
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test
 # servers, node for the OSCAL schema validator; and what the package test uses:
-# dpkg-shlibdeps (dpkg-dev), man, systemd-analyze.
+# dpkg-shlibdeps (dpkg-dev), man, systemd-analyze. For Kerberos and NTLM (Negotiate): an MIT
+# KDC and its tools, GSSAPI in Python for the test server, the NTLM mechanism for both sides,
+# and faketime (a client whose clock is off).
 test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs dpkg-dev man-db systemd
-           bash-completion)
+           bash-completion krb5-kdc krb5-admin-server krb5-user python3-gssapi
+           python3-cryptography gss-ntlmssp faketime)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")

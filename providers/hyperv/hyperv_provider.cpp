@@ -404,6 +404,32 @@ Result<std::unique_ptr<Provider>> HypervFactory::create(const ProviderSpec& spec
         options.auth = AuthMethod::basic;
         options.password = *password;
         wipe_secret(*password);
+    } else if (settings.auth.method == "kerberos" || settings.auth.method == "ntlm") {
+        options.auth = AuthMethod::negotiate;
+        options.channel_binding = settings.auth.channel_binding;
+        auto& negotiate = options.negotiate;
+        negotiate.spn = settings.auth.spn.empty() ? "HTTP/" + options.url.host : settings.auth.spn;
+        if (settings.auth.method == "kerberos") {
+            negotiate.mech = NegotiateMech::kerberos;
+            negotiate.principal = settings.auth.principal;
+            negotiate.keytab = settings.auth.keytab;
+            // GSSAPI reads the keytab; the rule for secrets is checked first, as at load.
+            if (!negotiate.keytab.empty()) {
+                if (auto keytab = check_file(negotiate.keytab, kSecretFile); !keytab) {
+                    return fail(ErrorCode::config,
+                                where + ": auth.keytab " + keytab.error().message);
+                }
+            }
+        } else {
+            auto password = read_secret_file(settings.auth.password_file, "auth.password_file");
+            if (!password) {
+                return tl::unexpected(password.error().with_context(where));
+            }
+            negotiate.mech = NegotiateMech::ntlm;
+            negotiate.username = settings.auth.username;
+            negotiate.password = *password;
+            wipe_secret(*password);
+        }
     } else {
         // OpenSSL reads the key; the rule for secrets is checked first, as at load.
         if (auto key = check_file(settings.auth.key_file, kSecretFile); !key) {

@@ -1,6 +1,7 @@
 // The only translation unit of the Hyper-V provider that includes Boost.Asio and Beast.
 #include "providers/hyperv/wsman_transport.hpp"
 
+#include <cctype>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -49,6 +50,49 @@ Result<std::string> base64(std::string_view in) {
         return fail(ErrorCode::internal, "base64 encoding of the credentials failed in OpenSSL");
     }
     out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+// The token of a `WWW-Authenticate: Negotiate [token]` header (empty: none, or one that is
+// not base64); nullopt for another scheme.
+std::optional<std::string> negotiate_token(std::string_view header) {
+    constexpr std::string_view kScheme = "Negotiate";
+    if (header.size() < kScheme.size()) {
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < kScheme.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(header[i])) !=
+            std::tolower(static_cast<unsigned char>(kScheme[i]))) {
+            return std::nullopt;
+        }
+    }
+    auto rest = header.substr(kScheme.size());
+    if (!rest.empty() && rest.front() != ' ') {
+        return std::nullopt; // another scheme that starts with the same letters
+    }
+    while (!rest.empty() && rest.front() == ' ') {
+        rest.remove_prefix(1);
+    }
+    while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\r')) {
+        rest.remove_suffix(1);
+    }
+    // A token that is not base64 counts as none: the host offered Negotiate, nothing more.
+    if (rest.empty() || rest.size() % 4 != 0 || rest.size() > 64 * 1024) {
+        return std::string();
+    }
+    std::string out(rest.size() / 4 * 3, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(rest.data()),
+                                  static_cast<int>(rest.size()));
+    if (n < 0) {
+        return std::string();
+    }
+    // EVP_DecodeBlock counts the padding as zero bytes.
+    std::size_t size = static_cast<std::size_t>(n);
+    for (std::size_t i = rest.size(); i > 0 && rest[i - 1] == '=' && size > 0; --i) {
+        --size;
+    }
+    out.resize(size);
     return out;
 }
 
@@ -144,12 +188,16 @@ struct HttpTransport::Impl {
     beast::flat_buffer buffer;
     std::string authorization; // the Authorization header value; secret
     std::string host_header;
+    std::unique_ptr<Negotiator> negotiator; // Negotiate authentication, else null
+    bool authenticated = false;             // Negotiate: this connection is authenticated
+    std::string binding;                    // its channel-binding data (RFC 5929)
 
     explicit Impl(TransportOptions o) : options(std::move(o)) {}
 
     ~Impl() {
         close();
         wipe_secret(authorization);
+        wipe_secret(options.negotiate.password);
     }
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
@@ -167,6 +215,8 @@ struct HttpTransport::Impl {
         secure.reset();
         plain.reset();
         buffer.clear();
+        authenticated = false;
+        binding.clear();
     }
 
     // Runs one asynchronous operation with a deadline: on expiry the socket is closed,
@@ -250,8 +300,32 @@ struct HttpTransport::Impl {
                 close();
                 return fail(ErrorCode::provider, std::move(message));
             }
+            if (negotiator && options.channel_binding) {
+                auto bound = server_end_point();
+                if (!bound) {
+                    close();
+                    return tl::unexpected(bound.error());
+                }
+                binding = std::move(*bound);
+            }
         }
         return {};
+    }
+
+    // RFC 5929 tls-server-end-point of the certificate the server presented.
+    Result<std::string> server_end_point() {
+        std::unique_ptr<X509, decltype(&X509_free)> cert(
+            SSL_get1_peer_certificate(secure->native_handle()), &X509_free);
+        const int size = cert ? i2d_X509(cert.get(), nullptr) : -1;
+        if (size <= 0) {
+            return fail(ErrorCode::provider, "the host presented no certificate to bind to");
+        }
+        std::string der(static_cast<std::size_t>(size), '\0');
+        auto* p = reinterpret_cast<unsigned char*>(der.data());
+        if (i2d_X509(cert.get(), &p) != size) {
+            return fail(ErrorCode::provider, "cannot encode the host's certificate");
+        }
+        return tls_server_end_point(der);
     }
 
     Result<void> prepare_tls() {
@@ -296,19 +370,125 @@ struct HttpTransport::Impl {
 
     // Why an exchange failed: the Beast error and what was under way ("sending a request
     // to", "waiting for a reply from"), so post() can retry a stale connection and name the
-    // phase in its message.
+    // phase in its message; or an authentication error, final.
     struct ExchangeFailure {
         beast::error_code ec;
         std::string_view phase;
+        std::optional<Error> error;
     };
+    using Response = http::response<http::string_body>;
+
+    static HttpReply to_reply(Response& response) {
+        HttpReply reply;
+        reply.status = response.result_int();
+        reply.content_type = std::string(response[http::field::content_type]);
+        reply.body = std::move(response.body());
+        return reply;
+    }
+
+    static tl::unexpected<ExchangeFailure> auth_failure(Error error) {
+        return tl::unexpected(ExchangeFailure{{}, {}, std::move(error)});
+    }
 
     // Sends one request and reads its reply on the open connection.
     tl::expected<HttpReply, ExchangeFailure> exchange(const std::string& envelope) {
+        if (!negotiator) {
+            auto response = send(envelope, authorization);
+            if (!response) {
+                return tl::unexpected(response.error());
+            }
+            return to_reply(*response);
+        }
+        if (authenticated) {
+            // Negotiate authenticates the connection, not each request.
+            auto response = send(envelope, {});
+            if (!response) {
+                return tl::unexpected(response.error());
+            }
+            if (response->result_int() != 401) {
+                return to_reply(*response);
+            }
+            // The host no longer knows this connection: authenticate it again.
+            authenticated = false;
+            if (!open()) {
+                return tl::unexpected(
+                    ExchangeFailure{http::error::end_of_stream, "authenticating again with", {}});
+            }
+        }
+        return negotiate(envelope);
+    }
+
+    // RFC 4559: the envelope goes with each token until the host accepts one (NTLM takes
+    // two); the host's last token completes mutual authentication (a Kerberos AP-REP).
+    tl::expected<HttpReply, ExchangeFailure> negotiate(const std::string& envelope) {
+        auto first = negotiator->begin(binding);
+        if (!first) {
+            return auth_failure(first.error());
+        }
+        std::string token = std::move(*first);
+        constexpr int kMaxLegs = 6;
+        for (int leg = 1; leg <= kMaxLegs; ++leg) {
+            auto header = base64(token);
+            if (!header) {
+                return auth_failure(header.error());
+            }
+            auto response = send(envelope, "Negotiate " + *header);
+            if (!response) {
+                return tl::unexpected(response.error());
+            }
+            bool offered = false;
+            std::optional<std::string> host_token;
+            const auto [first_field, end_field] =
+                response->equal_range(http::field::www_authenticate);
+            for (auto field = first_field; field != end_field; ++field) {
+                if (auto t = negotiate_token(field->value())) {
+                    offered = true;
+                    if (!t->empty()) {
+                        host_token = std::move(*t);
+                    }
+                }
+            }
+            if (response->result_int() != 401) {
+                if (host_token && !negotiator->complete()) {
+                    if (auto done = negotiator->step(*host_token); !done) {
+                        return auth_failure(done.error().with_context(
+                            "the host's answer fails mutual authentication"));
+                    }
+                }
+                // A host that sends no final token leaves mutual authentication to TLS,
+                // which has verified its certificate already.
+                authenticated = true;
+                return to_reply(*response);
+            }
+            if (!host_token || negotiator->complete() || !response->keep_alive()) {
+                return auth_failure(negotiator->refused(leg, offered, !binding.empty()));
+            }
+            auto next = negotiator->step(*host_token);
+            if (!next) {
+                return auth_failure(next.error());
+            }
+            if (next->token.empty()) {
+                return auth_failure(negotiator->refused(leg, offered, !binding.empty()));
+            }
+            token = std::move(next->token);
+        }
+        return auth_failure(Error{ErrorCode::provider, std::string(negotiator->mech_name()) +
+                                                           " authentication did not end after " +
+                                                           std::to_string(kMaxLegs) +
+                                                           " exchanges with the host"});
+    }
+
+    // Sends one request (with `auth` as its Authorization header unless empty) and reads
+    // its reply; closes the connection when the reply says so.
+    tl::expected<Response, ExchangeFailure> send(const std::string& envelope,
+                                                 const std::string& auth) {
         http::request<http::string_body> request{http::verb::post, options.url.target, 11};
         request.set(http::field::host, host_header);
         request.set(http::field::user_agent, "snapgov");
         request.set(http::field::content_type, "application/soap+xml;charset=UTF-8");
-        request.set(http::field::authorization, authorization);
+        if (!auth.empty()) {
+            request.set(http::field::authorization, auth);
+        }
         request.keep_alive(true);
         request.body() = envelope;
         request.prepare_payload();
@@ -322,7 +502,7 @@ struct HttpTransport::Impl {
             }
         });
         if (ec) {
-            return tl::unexpected(ExchangeFailure{ec, "sending a request to"});
+            return tl::unexpected(ExchangeFailure{ec, "sending a request to", {}});
         }
         http::response_parser<http::string_body> parser;
         parser.body_limit(kMaxReplyBytes);
@@ -335,17 +515,13 @@ struct HttpTransport::Impl {
             }
         });
         if (ec) {
-            return tl::unexpected(ExchangeFailure{ec, "waiting for a reply from"});
+            return tl::unexpected(ExchangeFailure{ec, "waiting for a reply from", {}});
         }
         auto response = parser.release();
-        HttpReply reply;
-        reply.status = response.result_int();
-        reply.content_type = std::string(response[http::field::content_type]);
-        reply.body = std::move(response.body());
         if (!response.keep_alive()) {
             close();
         }
-        return reply;
+        return response;
     }
 };
 
@@ -366,7 +542,7 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::create(TransportOptions op
         }
         authorization = "Basic " + *encoded;
         wipe_secret(*encoded);
-    } else {
+    } else if (options.auth == AuthMethod::certificate) {
         authorization = kMutualAuthProfile;
     }
     wipe_secret(options.password);
@@ -387,6 +563,14 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::make(TransportOptions opti
     auto impl = std::make_unique<Impl>(std::move(options));
     impl->authorization = std::move(authorization);
     auto& o = impl->options;
+    if (o.auth == AuthMethod::negotiate) {
+        auto negotiator = Negotiator::create(std::move(o.negotiate));
+        wipe_secret(o.negotiate.password); // what a move of a short string leaves behind
+        if (!negotiator) {
+            return tl::unexpected(negotiator.error());
+        }
+        impl->negotiator = std::move(*negotiator);
+    }
     beast::error_code ec;
     impl->tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                               ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
@@ -457,8 +641,11 @@ Result<HttpReply> HttpTransport::post_with_retry(const std::string& envelope) {
         if (reply) {
             return std::move(*reply);
         }
-        const auto [ec, phase] = reply.error();
+        const auto& [ec, phase, error] = reply.error();
         impl.close();
+        if (error) {
+            return tl::unexpected(*error);
+        }
         if (reused && attempt == 0 && stale_connection(ec)) {
             continue;
         }

@@ -8,11 +8,12 @@
 
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "providers/hyperv/negotiator.hpp"
 
 namespace snapgov::providers::hyperv {
 
 /// How the transport authenticates. Credentials are held in memory only, never logged.
-enum class AuthMethod { basic, certificate };
+enum class AuthMethod { basic, certificate, negotiate };
 
 /// The parts of an endpoint URL the transport needs.
 struct EndpointUrl {
@@ -41,6 +42,8 @@ struct TransportOptions {
     std::string password;        ///< secret: never put in an error or a log line
     std::string cert_file;       ///< client certificate (PEM), for certificate auth
     std::string key_file;        ///< its private key (PEM)
+    NegotiateOptions negotiate;  ///< Kerberos or NTLM, for negotiate (its password: secret)
+    bool channel_binding = true; ///< negotiate: bind to the server certificate (RFC 5929)
     Seconds connect_timeout{10}; ///< bound on resolve + connect + TLS handshake
     Seconds read_timeout{60};    ///< bound on sending a request and reading its reply
 };
@@ -69,12 +72,14 @@ public:
 
 /// The HTTP/1.1 transport over Boost.Beast: TLS with verification on by default (CA file
 /// or system store, host name or IP checked, SNI sent for names), plain HTTP only when the
-/// URL says so, Basic or client-certificate authentication, connect and read deadlines,
-/// keep-alive with one reconnect when the server closed an idle connection.
+/// URL says so, Basic, client-certificate or Negotiate (Kerberos, NTLM; once per connection,
+/// bound to the server certificate) authentication, connect and read deadlines, keep-alive
+/// with one reconnect when the server closed an idle connection.
 class HttpTransport final : public WsmanTransport {
 public:
-    /// Fails (`config`) when the TLS material cannot be loaded. The password is turned into
-    /// the Authorization header at once and wiped from `options`.
+    /// Fails (`config`) when the TLS material cannot be loaded or a Negotiate name does not
+    /// parse. The Basic password is turned into the Authorization header at once and wiped
+    /// from `options`; an NTLM password moves into the transport's Negotiator.
     [[nodiscard]] static Result<std::unique_ptr<HttpTransport>> create(TransportOptions options);
     ~HttpTransport() override;
 

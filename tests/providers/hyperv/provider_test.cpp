@@ -368,8 +368,10 @@ TEST_CASE("certificate authentication", "[provider][auth]") {
     options.client_ca = true;
     WsmanServer server(options);
     auto settings = server.settings();
-    settings.auth =
-        AuthSettings{"certificate", "", "", TestPki::get().client_cert, TestPki::get().client_key};
+    settings.auth = AuthSettings{};
+    settings.auth.method = "certificate";
+    settings.auth.cert_file = TestPki::get().client_cert;
+    settings.auth.key_file = TestPki::get().client_key;
     auto provider = make_provider(WsmanServer::spec_with(settings));
     CHECK(collect_ok(*provider).vms.size() == 4);
 
@@ -407,10 +409,34 @@ TEST_CASE("factory validation names the fix", "[provider][config]") {
     CHECK(factory.validate(spec));
 
     settings->endpoint_url = "https://hv01/wsman";
-    settings->auth.method = "kerberos";
+    settings->auth.method = "digest";
     r = factory.validate(spec);
     REQUIRE_FALSE(r);
-    CHECK_THAT(r.error().message, Catch::Contains("basic or certificate"));
+    CHECK_THAT(r.error().message, Catch::Contains("basic, certificate, kerberos or ntlm"));
+
+    // Kerberos and NTLM: https only, even with insecure_http (their authentication is bound
+    // to the TLS channel); a keytab names its principal; NTLM has a user and a password.
+    settings->auth.method = "kerberos";
+    CHECK(factory.validate(spec)); // the environment's credential cache
+    settings->auth.keytab = "/etc/snapgov/svc.keytab";
+    r = factory.validate(spec);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("with auth.keytab needs auth.principal"));
+    settings->auth.principal = "svc@EXAMPLE.ORG";
+    CHECK(factory.validate(spec));
+    settings->endpoint_url = "http://hv01:5985/wsman";
+    r = factory.validate(spec);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("auth method kerberos needs an https:// "
+                                                  "endpoint"));
+    settings->endpoint_url = "https://hv01/wsman";
+    settings->auth.method = "ntlm";
+    settings->auth.password_file.clear();
+    r = factory.validate(spec);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("auth method ntlm needs auth.username and "
+                                                  "auth.password_file"));
+    settings->auth.password_file = "/nonexistent";
 
     settings->auth.method = "certificate";
     settings->auth.cert_file = "/etc/snapgov/client.pem";
@@ -434,7 +460,9 @@ TEST_CASE("a password file readable by others is refused", "[provider][config]")
     ::chmod(path.c_str(), 0644);
     auto settings = std::make_shared<HypervSettings>();
     settings->endpoint_url = "https://127.0.0.1:1/wsman";
-    settings->auth = AuthSettings{"basic", "svc", path, "", ""};
+    settings->auth.method = "basic";
+    settings->auth.username = "svc";
+    settings->auth.password_file = path;
     ProviderSpec spec;
     spec.name = "hv01";
     spec.type = "hyperv";
@@ -521,6 +549,71 @@ TEST_CASE("the parser reads every Hyper-V key", "[provider][config]") {
     CHECK(HypervFactory().validate(spec));
 }
 
+TEST_CASE("the parser reads the kerberos and ntlm keys", "[provider][config]") {
+    const auto& pki = TestPki::get();
+    // A keytab is a secret: the test's password file stands in for one (mode 0600).
+    auto r = load("providers:\n"
+                  "  - name: hv01\n"
+                  "    type: hyperv\n"
+                  "    endpoint: https://hv01.example.org:5986/wsman\n"
+                  "    auth: {method: kerberos, principal: svc-snapgov@EXAMPLE.ORG, keytab: '" +
+                      pki.password_file +
+                      "', spn: HTTP/alias.example.org, channel_binding: false}\n"
+                      "  - name: hv02\n"
+                      "    type: hyperv\n"
+                      "    endpoint: https://hv02.example.org:5986/wsman\n"
+                      "    auth: {method: ntlm, username: 'EXAMPLE\\svc-snapgov', "
+                      "password_file: '" +
+                      pki.password_file +
+                      "'}\n"
+                      "policies: []\n",
+                  pki.dir + "/p.yaml");
+    REQUIRE(r);
+    CHECK(r->warnings.empty());
+    const auto* kerberos = r->config.providers.at(0).settings_as<HypervSettings>();
+    REQUIRE(kerberos != nullptr);
+    CHECK(kerberos->auth.method == "kerberos");
+    CHECK(kerberos->auth.principal == "svc-snapgov@EXAMPLE.ORG");
+    CHECK(kerberos->auth.keytab == pki.password_file);
+    CHECK(kerberos->auth.spn == "HTTP/alias.example.org");
+    CHECK_FALSE(kerberos->auth.channel_binding);
+    const auto* ntlm = r->config.providers.at(1).settings_as<HypervSettings>();
+    REQUIRE(ntlm != nullptr);
+    CHECK(ntlm->auth.username == "EXAMPLE\\svc-snapgov");
+    CHECK(ntlm->auth.channel_binding); // on unless turned off
+    CHECK(ntlm->auth.spn.empty());     // HTTP/<endpoint host> when the provider is made
+    for (const auto& spec : r->config.providers) {
+        CHECK(HypervFactory().validate(spec));
+    }
+}
+
+TEST_CASE("kerberos over http:// and a keytab others can read are refused at their key",
+          "[provider][config]") {
+    auto msg = load_error("providers:\n"
+                          "  - name: hv01\n"
+                          "    type: hyperv\n"
+                          "    endpoint: http://hv01.example.org:5985/wsman\n"
+                          "    insecure_http: true\n"
+                          "    auth: {method: kerberos}\n");
+    CHECK_THAT(msg, Catch::StartsWith("p.yaml:4:15: error: hyperv provider 'hv01': auth method "
+                                      "kerberos needs an https:// endpoint"));
+    const auto keytab = TestPki::get().dir + "/readable.keytab";
+    {
+        std::ofstream out(keytab);
+        out << "not a keytab, but the mode is what counts";
+    }
+    ::chmod(keytab.c_str(), 0644);
+    msg = load_error("providers:\n"
+                     "  - name: hv01\n"
+                     "    type: hyperv\n"
+                     "    endpoint: https://hv01.example.org:5986/wsman\n"
+                     "    auth: {method: kerberos, principal: svc@EXAMPLE.ORG, keytab: '" +
+                     keytab + "'}\n");
+    CHECK_THAT(msg, Catch::StartsWith("p.yaml:5:66: error: 'keytab': "));
+    CHECK_THAT(msg, Catch::Contains("accessible by group or others (mode 0644); run chmod 600"));
+    std::filesystem::remove(keytab);
+}
+
 TEST_CASE("inline passwords are refused", "[provider][config]") {
     const auto msg = load_error("providers:\n"
                                 "  - name: hv\n"
@@ -537,11 +630,11 @@ TEST_CASE("an unknown auth method is reported at its value by the parser", "[pro
                                 "    type: hyperv\n"
                                 "    endpoint: https://hv01/wsman\n"
                                 "    auth:\n"
-                                "      method: kerberos\n");
+                                "      method: digest\n");
     CHECK_THAT(msg,
                Catch::StartsWith("p.yaml:6:15: error: hyperv provider 'hv01': auth.method must "
-                                 "be basic or certificate (got 'kerberos')\n"
-                                 "          method: kerberos\n"
+                                 "be basic, certificate, kerberos or ntlm (got 'digest')\n"
+                                 "          method: digest\n"
                                  "                  ^"));
 }
 
@@ -564,7 +657,7 @@ TEST_CASE("settings that cannot work are errors at the key to change", "[provide
     // No auth at all: at the entry.
     msg = load_error("providers: [{name: x, type: hyperv, endpoint: 'https://h/wsman'}]\n");
     CHECK_THAT(msg, Catch::Contains("p.yaml:1:13: error: hyperv provider 'x': auth.method must be "
-                                    "basic or certificate (missing)"));
+                                    "basic, certificate, kerberos or ntlm (missing)"));
     // A wrong type is reported once, as a type error.
     msg = load_error("providers: [{name: x, type: hyperv, endpoint: https://h/wsman, "
                      "insecure_http: maybe, auth: {method: basic, username: u, "
@@ -639,7 +732,9 @@ TEST_CASE("files the Hyper-V settings name are checked at load, at their key",
     // The same rule when the provider reads the key later (the file may have changed).
     auto settings = std::make_shared<HypervSettings>();
     settings->endpoint_url = "https://127.0.0.1:1/wsman";
-    settings->auth = AuthSettings{"certificate", "", "", pki.client_cert, key};
+    settings->auth.method = "certificate";
+    settings->auth.cert_file = pki.client_cert;
+    settings->auth.key_file = key;
     ProviderSpec spec;
     spec.name = "hv01";
     spec.type = "hyperv";

@@ -45,6 +45,8 @@ import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape, quoteattr
 
+import negotiate
+
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
 NS_A = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 NS_W = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
@@ -854,6 +856,8 @@ class Handler(BaseHTTPRequestHandler):
     def authorized(self):
         srv = self.server.app
         auth = self.headers.get("Authorization", "")
+        if srv.negotiate is not None:
+            return srv.negotiate.authorize(self)
         if srv.args.client_ca:
             # Certificate authentication: the TLS layer verified the certificate; WinRM
             # also wants the mutual-auth profile named in the Authorization header.
@@ -881,8 +885,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if not self.authorized():
             srv.log("401")
-            self.reply(401, "", [("WWW-Authenticate", 'Basic realm="WSMAN"'),
-                                 ("WWW-Authenticate", "Negotiate")])
+            self.reply(401, "", getattr(self, "auth_headers", None) or
+                       [("WWW-Authenticate", 'Basic realm="WSMAN"'),
+                        ("WWW-Authenticate", "Negotiate")])
             return
         ctype = self.headers.get("Content-Type", "")
         if not ctype.lower().startswith("application/soap+xml"):
@@ -897,7 +902,7 @@ class Handler(BaseHTTPRequestHandler):
                                                      "service computed exceeds the maximum "
                                                      "envelope size in the request.",
                                                      "MaxEnvelopeSize"), None, srv.world.host)
-        self.reply(status, out)
+        self.reply(status, out, getattr(self, "auth_headers", ()))
         if srv.args.drop_idle:
             # Close without saying so (the reply promised keep-alive), as a server does
             # when an idle connection times out: the client must reconnect.
@@ -943,6 +948,7 @@ def main():
                     help="close every connection after one reply, without Connection: close")
     ap.add_argument("--max-lifetime", type=float, default=300.0)
     ap.add_argument("--log", help="append one line per request (action, URI) to this file")
+    negotiate.add_arguments(ap)
     args = ap.parse_args()
     args.password = None
     if args.password_file:
@@ -958,6 +964,7 @@ def main():
 
     httpd = TlsServer(("127.0.0.1", 0), Handler)
     httpd.app = Server(args, world)
+    httpd.app.negotiate = negotiate.Negotiate(args) if args.negotiate else None
     if args.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
