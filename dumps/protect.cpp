@@ -424,25 +424,10 @@ Result<UniqueFd> lock_plaintext(const std::string& path) {
 // dump's signature) last, and was stopped before it unlinked it. Such a file holds no data, so
 // finishing its wipe cannot lose anything.
 bool wiped_but_not_removed(const Journal& j) {
-    UniqueFd fd(::open(j.plaintext.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     struct stat st {};
-    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_dev != j.plain_dev || st.st_ino != j.plain_ino ||
-        static_cast<std::uint64_t>(st.st_size) != j.plain_size) {
-        return false;
-    }
-    std::vector<std::uint8_t> buf(1 << 20);
-    for (;;) {
-        auto n = read_full(fd.get(), buf, j.plaintext);
-        if (!n)
-            return false;
-        if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n),
-                        [](std::uint8_t b) { return b != 0; })) {
-            return false;
-        }
-        if (*n < buf.size())
-            return true;
-    }
+    return ::lstat(j.plaintext.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           st.st_dev == j.plain_dev && st.st_ino == j.plain_ino &&
+           static_cast<std::uint64_t>(st.st_size) == j.plain_size && holds_only_zeros(j.plaintext);
 }
 
 // What recovery of one journal did, with what protect_file() reports when it resumes one.
