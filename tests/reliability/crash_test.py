@@ -346,9 +346,16 @@ class DemoEnforceScenario(Scenario):
     def trial(self, trial, rng):
         self.setup(trial)
         encrypt, wipe, _ = self.plan()
-        delay = rng.uniform(0, 1.2 * self.duration)
-        how = f"after {delay * 1000:.1f} ms"
-        killed, rc, err = killed_run(self.cmd, delay)
+        env = None
+        if self.ctx.kill_helper and trial < self.ctx.n_scenarios:
+            # Its first trial stops at the end of the pass's first wipe (the zeroed file not
+            # yet unlinked).
+            env = {"LD_PRELOAD": self.ctx.kill_helper, "SNAPGOV_TEST_KILL_AT_WIPE_END": "1"}
+            delay, how = 120.0, "at the end of its first wipe"
+        else:
+            delay = rng.uniform(0, 1.2 * self.duration)
+            how = f"after {delay * 1000:.1f} ms"
+        killed, rc, err = killed_run(self.cmd, delay, env)
         states = {p: dump_state(self.ctx, p, h, may_wipe=p in wipe)
                   for p, h in self.dumps.items()}
         ok = self.check(trial, "LOST" not in states.values(),
@@ -612,6 +619,7 @@ def main():
                           QemuEnforceScenario(ctx, qemu)]
         else:
             print("no real QEMU trials (--qemu no, not root, or libvirtd/QEMU missing)")
+        ctx.n_scenarios = len(scenarios)
         for s in scenarios:
             s.calibrate()
             print(f"{s.name}: an uninterrupted run takes {s.duration * 1000:.0f} ms", flush=True)
