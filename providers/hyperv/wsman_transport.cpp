@@ -300,6 +300,9 @@ struct HttpTransport::Impl {
     struct ExchangeFailure {
         beast::error_code ec;
         std::string_view phase;
+        /// Some of the reply had arrived: the server took the request (and may have carried
+        /// it out), so it is never sent again.
+        bool answered = false;
     };
 
     // Sends one request and reads its reply on the open connection.
@@ -335,7 +338,8 @@ struct HttpTransport::Impl {
             }
         });
         if (ec) {
-            return tl::unexpected(ExchangeFailure{ec, "waiting for a reply from"});
+            return tl::unexpected(
+                ExchangeFailure{ec, "waiting for a reply from", parser.got_some()});
         }
         auto response = parser.release();
         HttpReply reply;
@@ -457,9 +461,12 @@ Result<HttpReply> HttpTransport::post_with_retry(const std::string& envelope) {
         if (reply) {
             return std::move(*reply);
         }
-        const auto [ec, phase] = reply.error();
+        const auto [ec, phase, answered] = reply.error();
         impl.close();
-        if (reused && attempt == 0 && stale_connection(ec)) {
+        // A reply cut short is not a stale connection: resending a WS-Enumeration Pull the
+        // server already served would skip its items and pass an incomplete inventory off as
+        // complete.
+        if (reused && attempt == 0 && stale_connection(ec) && !answered) {
             continue;
         }
         if (ec == asio::error::timed_out) {
