@@ -45,6 +45,8 @@ import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape, quoteattr
 
+import faults
+
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
 NS_A = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 NS_W = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
@@ -879,6 +881,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/wsman":
             self.reply(404, "")
             return
+        if srv.faults.inject(self, body):
+            return
         if not self.authorized():
             srv.log("401")
             self.reply(401, "", [("WWW-Authenticate", 'Basic realm="WSMAN"'),
@@ -943,6 +947,7 @@ def main():
                     help="close every connection after one reply, without Connection: close")
     ap.add_argument("--max-lifetime", type=float, default=300.0)
     ap.add_argument("--log", help="append one line per request (action, URI) to this file")
+    faults.add_arguments(ap)
     args = ap.parse_args()
     args.password = None
     if args.password_file:
@@ -958,6 +963,7 @@ def main():
 
     httpd = TlsServer(("127.0.0.1", 0), Handler)
     httpd.app = Server(args, world)
+    httpd.app.faults = faults.Faults(args.fault, args.fault_stall, httpd.app.log)
     if args.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
