@@ -16,9 +16,10 @@ build_pkgs=(
 )
 # Tools the tests talk to as real peers: virsh (test driver), the age CLI, python3 for test
 # servers, node for the OSCAL schema validator; and what the package test uses:
-# dpkg-shlibdeps (dpkg-dev), man, systemd-analyze.
+# dpkg-shlibdeps (dpkg-dev), man, systemd-analyze; libfaketime (faketime) for the clock jumps
+# of tests/reliability.
 test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs dpkg-dev man-db systemd
-           bash-completion)
+           bash-completion faketime)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")
