@@ -11,7 +11,7 @@ Scenarios, taken in turn, trial after trial:
                 checkpoints hold external memory dumps, one of them exempt       (--qemu)
 
 Each trial starts the command, sends SIGKILL after a random delay (uniform between 0 and
-1.2 times the command's measured uninterrupted duration) and checks, right after the kill:
+the fastest of three uninterrupted runs of the command) and checks, right after the kill:
   - every dump is intact (same SHA-256 as before) or a complete FILE.age decrypts with the
     real `age` tool to the original bytes; a dump the plan wipes may also be gone (or partly
     zeroed: the rerun must finish it);
@@ -197,12 +197,15 @@ class EncryptScenario(Scenario):
                     "--state-dir", self.state, self.dump]
 
     def calibrate(self):
-        self.setup(-1)
-        took, r = timed(self.cmd)
-        if r.returncode != 0:
-            sys.exit(f"{self.name}: an uninterrupted run failed: {r.stderr}")
-        self.duration = took
-        shutil.rmtree(self.dir)
+        runs = []
+        for _ in range(3):  # the fastest of three: a kill should land inside a run
+            self.setup(-1)
+            took, r = timed(self.cmd)
+            if r.returncode != 0:
+                sys.exit(f"{self.name}: an uninterrupted run failed: {r.stderr}")
+            runs.append(took)
+            shutil.rmtree(self.dir)
+        self.duration = min(runs)
 
     def trial(self, trial, rng):
         self.setup(trial)
@@ -217,7 +220,7 @@ class EncryptScenario(Scenario):
                 env["SNAPGOV_TEST_KILL_AT_STEP"] = step
             delay, how = 120.0, f"at {step}"
         else:
-            delay = rng.uniform(0, 1.2 * self.duration)
+            delay = rng.uniform(0, self.duration)
             how = f"after {delay * 1000:.1f} ms"
         killed, rc, err = killed_run(self.cmd, delay, env)
         state = dump_state(self.ctx, self.dump, self.digest, may_wipe=False)
@@ -326,8 +329,13 @@ class DemoEnforceScenario(Scenario):
         if self.rc not in (0, 1):
             sys.exit(f"{self.name}: an uninterrupted run failed ({self.rc}): {r.stderr}")
         self.expected = self.outcome(r.stdout)
-        self.duration = took
         shutil.rmtree(self.dir)
+        runs = [took]
+        for _ in range(2):  # the fastest of three: a kill should land inside a run
+            self.setup(-1)
+            runs.append(timed(self.cmd)[0])
+            shutil.rmtree(self.dir)
+        self.duration = min(runs)
 
     @staticmethod
     def outcome(stdout):
@@ -353,7 +361,7 @@ class DemoEnforceScenario(Scenario):
             env = {"LD_PRELOAD": self.ctx.kill_helper, "SNAPGOV_TEST_KILL_AT_WIPE_END": "1"}
             delay, how = 120.0, "at the end of its first wipe"
         else:
-            delay = rng.uniform(0, 1.2 * self.duration)
+            delay = rng.uniform(0, self.duration)
             how = f"after {delay * 1000:.1f} ms"
         killed, rc, err = killed_run(self.cmd, delay, env)
         states = {p: dump_state(self.ctx, p, h, may_wipe=p in wipe)
@@ -510,12 +518,16 @@ evidence:
     def stop(self):
         ok = True
         if self.root:
-            ok = run([LIBVIRTD_SH, "stop", self.root], timeout=120).returncode == 0
+            r = run([LIBVIRTD_SH, "stop", self.root], timeout=120)
+            ok = r.returncode == 0
             self.root = None
             state = os.path.join(self.ctx.work, "host-state")
             with open(state, "w") as f:
                 f.write(self.host_state)
-            ok &= run([LIBVIRTD_SH, "host-check", state]).returncode == 0
+            h = run([LIBVIRTD_SH, "host-check", state])
+            ok &= h.returncode == 0
+            if not ok:
+                print(r.stderr + h.stderr, flush=True)
         return ok
 
 
@@ -529,16 +541,19 @@ class QemuEnforceScenario(Scenario):
         self.encrypt = {p for p in qemu.dumps if not p.endswith("/X.mem")}
 
     def calibrate(self):
-        took, r = timed(self.cmd)
-        if r.returncode != 0:
-            sys.exit(f"{self.name}: an uninterrupted run failed ({r.returncode}): "
-                     f"{r.stdout}{r.stderr}")
-        self.duration = took
-        self.q.restore()
+        runs = []
+        for _ in range(3):  # the fastest of three: a kill should land inside a run
+            took, r = timed(self.cmd)
+            if r.returncode != 0:
+                sys.exit(f"{self.name}: an uninterrupted run failed ({r.returncode}): "
+                         f"{r.stdout}{r.stderr}")
+            runs.append(took)
+            self.q.restore()
+        self.duration = min(runs)
 
     def trial(self, trial, rng):
         q = self.q
-        delay = rng.uniform(0, 1.2 * self.duration)
+        delay = rng.uniform(0, self.duration)
         how = f"after {delay * 1000:.1f} ms"
         killed, rc, err = killed_run(self.cmd, delay)
         states = {p: dump_state(self.ctx, p, h, may_wipe=False) for p, h in q.dumps.items()}
@@ -643,9 +658,11 @@ def main():
                 print("  " + p, flush=True)
     finally:
         if qemu is not None and not qemu.stop():
-            ctx.problems.append("the private libvirtd was not stopped cleanly, or the host's "
-                                "libvirtd state changed")
-            ctx.counts["violations"] += 1
+            # Not a trial's invariant: the host check (libvirtd.sh host-check) also fails
+            # when a libvirtd that ran before this test ended meanwhile (another user's).
+            print("FAILED: the private libvirtd was not stopped cleanly, or a libvirtd that "
+                  "ran before the test is gone, or /etc/libvirt changed")
+            ctx.problems.append("libvirtd stop / host check")
         shutil.rmtree(work, ignore_errors=True)
     took = time.monotonic() - t_start
     c = ctx.counts
