@@ -419,6 +419,17 @@ Result<UniqueFd> lock_plaintext(const std::string& path) {
     return fd;
 }
 
+// True when `path` is still the journal's plaintext (device, inode, size) and holds only zero
+// bytes: what wipe_file() leaves once it has overwritten the whole file, the first block (the
+// dump's signature) last, and was stopped before it unlinked it. Such a file holds no data, so
+// finishing its wipe cannot lose anything.
+bool wiped_but_not_removed(const Journal& j) {
+    struct stat st {};
+    return ::lstat(j.plaintext.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           st.st_dev == j.plain_dev && st.st_ino == j.plain_ino &&
+           static_cast<std::uint64_t>(st.st_size) == j.plain_size && holds_only_zeros(j.plaintext);
+}
+
 // What recovery of one journal did, with what protect_file() reports when it resumes one.
 struct JournalOutcome {
     RecoveryAction action;
@@ -515,9 +526,11 @@ JournalOutcome recover_journal(int dir_fd, const std::string& state_dir, const s
                          "; not wiped");
     } else {
         // Only what carries a dump signature is wiped: a partly wiped plaintext (a crash
-        // during the wipe) or anything else is left for a person to decide on.
+        // during the wipe) or anything else is left for a person to decide on. A plaintext
+        // that is all zeros is the exception: its wipe was interrupted after the overwrite
+        // (the signature goes last), so finishing it removes nothing but zeros.
         auto found = classify_file(j.plaintext);
-        if (!found || found->kind == DumpKind::age_encrypted) {
+        if ((!found || found->kind == DumpKind::age_encrypted) && !wiped_but_not_removed(j)) {
             return attention(j.plaintext + " carries no memory-dump signature (" +
                              (found ? std::string("it is an age file") : found.error().message) +
                              "); not wiped. The ciphertext " + j.ciphertext + " is verified: if " +

@@ -364,4 +364,26 @@ Result<WipeReport> wipe_file(const std::string& path, const WipeOptions& options
     return report;
 }
 
+bool holds_only_zeros(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    struct stat st {};
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        return false;
+    }
+    std::vector<std::uint8_t> buf(1 << 20);
+    for (;;) {
+        auto n = read_full(fd.get(), buf, path);
+        if (!n) {
+            return false;
+        }
+        if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n),
+                        [](std::uint8_t b) { return b != 0; })) {
+            return false;
+        }
+        if (*n < buf.size()) {
+            return true;
+        }
+    }
+}
+
 } // namespace snapgov::dumps

@@ -70,4 +70,10 @@ struct WipeOptions {
 [[nodiscard]] Result<WipeReport> wipe_file(const std::string& path,
                                            const WipeOptions& options = {});
 
+/// True when `path` is a regular file (a final symlink is not followed) that holds only zero
+/// bytes: what wipe_file() leaves when it is stopped (a crash, kill -9) after its overwrite and
+/// before its unlink. Such a file has nothing left to lose; it no longer carries the dump
+/// signature that would identify it. False when it cannot be read.
+[[nodiscard]] bool holds_only_zeros(const std::string& path);
+
 } // namespace snapgov::dumps

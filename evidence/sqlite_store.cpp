@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace snapgov::evidence {
@@ -64,6 +65,69 @@ Result<void> check_owned_private(const std::string& path) {
         return fail(ErrorCode::config, "evidence ledger '" + path +
                                            "' is accessible by group or others (mode " +
                                            octal(st.st_mode) + "); run chmod 600 on it");
+    }
+    return {};
+}
+
+/// Makes a new, empty ledger at `path`: complete (schema and format mark) under a temporary
+/// name, then renamed into place, so that a crash (kill -9) while it is made never leaves a
+/// file that `evidence verify` refuses as "not a snapgov evidence ledger". Created 0600
+/// whatever the umask; SQLite's -wal and -shm files take the mode from it. A ledger another
+/// process made meanwhile is kept.
+Result<void> create_ledger(const std::string& path) {
+    const std::string tmp = path + ".new";
+    auto failed = [&](const std::string& why) {
+        ::unlink(tmp.c_str());
+        return fail(ErrorCode::io, "cannot create the evidence ledger '" + path + "': " + why +
+                                       " (is its folder writable by this user?)");
+    };
+    // Leftovers of a crash while making one (its rollback journal must not meet a new file).
+    (void)::unlink(tmp.c_str());
+    (void)::unlink((tmp + "-journal").c_str());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return failed(std::strerror(errno));
+    }
+    (void)::fchmod(fd, 0600);
+    ::close(fd);
+    sqlite3* db = nullptr;
+    int rc =
+        sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    std::string text;
+    if (rc == SQLITE_OK) {
+        // A rollback journal while it is made: the whole file is one durable database once
+        // the transaction commits (a WAL would keep the schema in the -wal file).
+        const std::string sql = std::string("PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; "
+                                            "BEGIN IMMEDIATE;") +
+                                kSchema + "COMMIT;";
+        char* message = nullptr;
+        rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
+        text = message != nullptr ? message : sqlite3_errmsg(db);
+        sqlite3_free(message);
+    } else {
+        text = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    }
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) {
+        return failed(text);
+    }
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+        if (errno != EEXIST) {
+            return failed(std::string("cannot rename ") + tmp + ": " + std::strerror(errno));
+        }
+        ::unlink(tmp.c_str()); // made by another process meanwhile: that one stays
+    }
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    const int dir =
+        ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        const int synced = ::fsync(dir);
+        const int err = errno;
+        ::close(dir);
+        if (synced != 0) {
+            return fail(ErrorCode::io, "fsync of the folder of the evidence ledger '" + path +
+                                           "' failed: " + std::strerror(err));
+        }
     }
     return {};
 }
@@ -124,6 +188,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
                                               "' does not exist (no pass has been recorded "
                                               "there; is evidence.path right?)");
     }
+    if (mode == Mode::write) {
+        // SQLite says only "unable to open database file" when the -wal file cannot be made
+        // on a read-only file system; say what it is.
+        const fs::path folder = fs::path(path).parent_path();
+        struct statvfs vfs {};
+        if (::statvfs(folder.empty() ? "." : folder.c_str(), &vfs) == 0 &&
+            (vfs.f_flag & ST_RDONLY) != 0) {
+            return fail(ErrorCode::io, "cannot write the evidence ledger '" + path +
+                                           "': its folder is on a read-only file system");
+        }
+    }
     if (!exists) {
         const fs::path parent = fs::path(path).parent_path();
         if (!parent.empty() && !fs::exists(parent, ec)) {
@@ -135,18 +210,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
             }
             ::chmod(parent.c_str(), 0700);
         }
-        // Created here, 0600 whatever the umask, before SQLite opens it; its -wal and -shm
-        // files take the same mode from it.
-        const int fd =
-            ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 && errno != EEXIST) {
-            return fail(ErrorCode::io, "cannot create the evidence ledger '" + path +
-                                           "': " + std::strerror(errno) +
-                                           " (is its folder writable by this user?)");
-        }
-        if (fd >= 0) {
-            (void)::fchmod(fd, 0600);
-            ::close(fd);
+        if (auto made = create_ledger(path); !made) {
+            return tl::unexpected(made.error());
         }
     }
     if (auto ok = check_owned_private(path); !ok) {

@@ -18,7 +18,8 @@ build_pkgs=(
 # servers, node for the OSCAL schema validator; and what the package test uses:
 # dpkg-shlibdeps (dpkg-dev), man, systemd-analyze. For Kerberos and NTLM (Negotiate): an MIT
 # KDC and its tools, GSSAPI in Python for the test server, the NTLM mechanism for both sides,
-# and faketime (a client whose clock is off).
+# and faketime (a client whose clock is off;
+# also the clock jumps of tests/reliability).
 test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs dpkg-dev man-db systemd
            bash-completion krb5-kdc krb5-admin-server krb5-user python3-gssapi
            python3-cryptography gss-ntlmssp faketime)

@@ -375,6 +375,9 @@ struct HttpTransport::Impl {
         beast::error_code ec;
         std::string_view phase;
         std::optional<Error> error;
+        /// Some of the reply had arrived: the server took the request (and may have carried
+        /// it out), so it is never sent again.
+        bool answered = false;
     };
     using Response = http::response<http::string_body>;
 
@@ -515,7 +518,8 @@ struct HttpTransport::Impl {
             }
         });
         if (ec) {
-            return tl::unexpected(ExchangeFailure{ec, "waiting for a reply from", {}});
+            return tl::unexpected(
+                ExchangeFailure{ec, "waiting for a reply from", {}, parser.got_some()});
         }
         auto response = parser.release();
         if (!response.keep_alive()) {
@@ -641,12 +645,15 @@ Result<HttpReply> HttpTransport::post_with_retry(const std::string& envelope) {
         if (reply) {
             return std::move(*reply);
         }
-        const auto& [ec, phase, error] = reply.error();
+        const auto& [ec, phase, error, answered] = reply.error();
         impl.close();
         if (error) {
             return tl::unexpected(*error);
         }
-        if (reused && attempt == 0 && stale_connection(ec)) {
+        // A reply cut short is not a stale connection: resending a WS-Enumeration Pull the
+        // server already served would skip its items and pass an incomplete inventory off as
+        // complete.
+        if (reused && attempt == 0 && stale_connection(ec) && !answered) {
             continue;
         }
         if (ec == asio::error::timed_out) {

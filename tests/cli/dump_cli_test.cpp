@@ -307,6 +307,35 @@ bool allowed(const json::object& u, const char* choice) {
 
 } // namespace
 
+TEST_CASE("a dump encrypt killed at the end of its wipe (the plaintext all zeros, not yet "
+          "unlinked) is finished by the same command run again",
+          "[cli][dump][recover]") {
+    TempDir dir;
+    const std::string pub = keygen(dir.str("key.txt"));
+    const std::string state = dir.str("state");
+    const std::string file = dir.str("m.mem");
+    const std::string data = write_dump(file, 300000);
+    const auto killed =
+        sh("SNAPGOV_TEST_KILL_AT_WIPE_END=1 LD_PRELOAD=" + std::string(SNAPGOV_KILL_AT_STEP) + " " +
+           SNAPGOV_BINARY + " dump encrypt -r " + pub + " --state-dir " + state + " " + file +
+           "; echo \"status=$?\"");
+    INFO(killed.out << killed.err);
+    REQUIRE_THAT(killed.out, Catch::Contains("status=" + std::to_string(128 + SIGKILL)));
+    // What the kill left: the plaintext zeroed but present, the ciphertext and the journal.
+    REQUIRE(fs::exists(file));
+    REQUIRE(slurp(file) == std::string(data.size(), '\0'));
+    REQUIRE(fs::exists(file + ".age"));
+    const auto again = run_snapgov("dump encrypt -r " + pub + " --state-dir " + state + " " + file);
+    INFO(again.out << again.err);
+    CHECK(again.exit_code == 0);
+    CHECK_FALSE(fs::exists(file));
+    CHECK(run_snapgov("dump recover --list --state-dir " + state).exit_code == 0);
+    const std::string out = dir.str("restored");
+    REQUIRE(sh("age -d -i " + dir.str("key.txt") + " -o " + out + " " + file + ".age").exit_code ==
+            0);
+    CHECK(slurp(out) == data);
+}
+
 TEST_CASE("an interrupted dump encrypt whose files were changed by hand is listed, settled by "
           "choice (refusing what could lose the only copy), and enforce recovers its exit code",
           "[cli][dump][recover][settle]") {

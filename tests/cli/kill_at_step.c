@@ -1,7 +1,10 @@
 /* Test-only LD_PRELOAD shim: kills the process (SIGKILL) right after it installs a dump
  * journal whose step is $SNAPGOV_TEST_KILL_AT_STEP. `snapgov dump encrypt` writes each journal
  * update to NAME.tmp and renames it over NAME (dumps/protect.cpp, save()), so this stops the
- * real binary at a chosen, durable point of an operation: what a crash or kill -9 leaves. */
+ * real binary at a chosen, durable point of an operation: what a crash or kill -9 leaves.
+ * With $SNAPGOV_TEST_KILL_AT_WIPE_END set, it kills the process when a wipe calls fallocate
+ * (dumps/wipe.cpp: the whole file overwritten and synced, its first block last, and not yet
+ * deallocated nor unlinked): the last moment of a wipe. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -33,4 +36,12 @@ int rename(const char* from, const char* to) {
             raise(SIGKILL);
     }
     return r;
+}
+
+int fallocate(int fd, int mode, off_t offset, off_t len) {
+    int (*real)(int, int, off_t, off_t) =
+        (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, "fallocate");
+    if (getenv("SNAPGOV_TEST_KILL_AT_WIPE_END") != NULL)
+        raise(SIGKILL);
+    return real(fd, mode, offset, len);
 }

@@ -137,6 +137,21 @@ CONF
   fi
   echo "qemu+unix:///system?socket=$root/sock/libvirt-sock" > "$root/uri"
   mounts=""
+  # A privileged libvirtd 9.0 looks up its built-in QEMU user and group (libvirt-qemu) before
+  # it reads qemu.conf, and fails without them. libvirt-daemon-system creates them; without it
+  # (a --no-install-recommends install), the namespace gets copies of /etc/passwd and
+  # /etc/group that add them. The host's files are not changed.
+  if ! getent passwd libvirt-qemu >/dev/null || ! getent group libvirt-qemu >/dev/null ||
+     ! getent group kvm >/dev/null; then
+    cp /etc/passwd "$root/passwd"
+    cp /etc/group "$root/group"
+    getent group libvirt-qemu >/dev/null || echo "libvirt-qemu:x:64055:" >> "$root/group"
+    getent group kvm >/dev/null || echo "kvm:x:64056:" >> "$root/group"
+    getent passwd libvirt-qemu >/dev/null ||
+      echo "libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin" \
+        >> "$root/passwd"
+    mounts+="mount --bind '$root/passwd' /etc/passwd; mount --bind '$root/group' /etc/group; "
+  fi
   for pair in etc:/etc/libvirt run:/run/libvirt lib:/var/lib/libvirt log:/var/log/libvirt \
               cache:/var/cache/libvirt; do
     # A missing mount point (libvirt not fully installed) is created empty.

@@ -46,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape, quoteattr
 
 import negotiate
+import faults
 
 NS_S = "http://www.w3.org/2003/05/soap-envelope"
 NS_A = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -883,6 +884,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/wsman":
             self.reply(404, "")
             return
+        if srv.faults.inject(self, body):
+            return
         if not self.authorized():
             srv.log("401")
             self.reply(401, "", getattr(self, "auth_headers", None) or
@@ -949,6 +952,7 @@ def main():
     ap.add_argument("--max-lifetime", type=float, default=300.0)
     ap.add_argument("--log", help="append one line per request (action, URI) to this file")
     negotiate.add_arguments(ap)
+    faults.add_arguments(ap)
     args = ap.parse_args()
     args.password = None
     if args.password_file:
@@ -965,6 +969,7 @@ def main():
     httpd = TlsServer(("127.0.0.1", 0), Handler)
     httpd.app = Server(args, world)
     httpd.app.negotiate = negotiate.Negotiate(args) if args.negotiate else None
+    httpd.app.faults = faults.Faults(args.fault, args.fault_stall, httpd.app.log)
     if args.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
