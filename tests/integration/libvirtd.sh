@@ -143,6 +143,22 @@ CONF
     [[ -d ${pair#*:} ]] || mkdir -p "${pair#*:}"
     mounts+="mount --bind '$root/${pair%%:*}' '${pair#*:}'; "
   done
+  # libvirtd resolves its built-in QEMU user and group (libvirt-qemu) before it reads
+  # qemu.conf; the package libvirt-daemon-system creates them, libvirt-daemon alone does not.
+  # Where they are missing, the namespace sees copies of /etc/passwd and /etc/group that have
+  # them (the host's files are not touched); QEMU still runs as root (qemu.conf above).
+  if ! getent passwd libvirt-qemu >/dev/null || ! getent group libvirt-qemu >/dev/null; then
+    cp /etc/passwd "$root/passwd"
+    cp /etc/group "$root/group"
+    for id in $(seq 64055 65000); do
+      getent passwd "$id" >/dev/null || getent group "$id" >/dev/null || break
+    done
+    getent group libvirt-qemu >/dev/null || echo "libvirt-qemu:x:$id:" >> "$root/group"
+    gid=$(getent group libvirt-qemu | cut -d: -f3 || true)
+    getent passwd libvirt-qemu >/dev/null ||
+      echo "libvirt-qemu:x:$id:${gid:-$id}::/var/lib/libvirt:/usr/sbin/nologin" >> "$root/passwd"
+    mounts+="mount --bind '$root/passwd' /etc/passwd; mount --bind '$root/group' /etc/group; "
+  fi
   unshare --mount --propagation private bash -c "set -e; $mounts
     virtlogd -d -f '$root/etc/virtlogd.conf' -p '$root/virtlogd.pid'
     $(start_libvirtd_cmd "$root")" || die "could not start the daemons; see $root/log"
