@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     }
     free(doms);
     virConnectClose(conn);
-    printf("%d domains (%zu labelled), %zu snapshots, %zu XML documents\n", n, labels,
-           snaps_total, docs);
+    printf("%d domains (%zu labelled), %zu snapshots, %zu XML documents\n", n, labels, snaps_total,
+           docs);
     return 0;
 }
