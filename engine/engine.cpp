@@ -56,6 +56,13 @@ Result<ResolvedAction> resolve(const PlannedAction& action, const Inventory& inv
     return target;
 }
 
+/// What a pass of `scope` needs collected: a deny pass acts only on what deny policies match.
+providers::CollectScope collect_scope(PassScope scope) {
+    providers::CollectScope out;
+    out.deny_only = scope == PassScope::deny;
+    return out;
+}
+
 } // namespace
 
 /// What crash recovery did before a pass acted.
@@ -99,7 +106,7 @@ policies::Plan Engine::evaluate(const Inventory& inventory, PassScope scope, Tim
 }
 
 void Engine::collect_and_evaluate(PassResult& pass) {
-    pass.inventory = pool_.collect();
+    pass.inventory = pool_.collect(collect_scope(pass.scope));
     ++pass.collections;
     pass.errors.clear();
     for (const auto& host : pass.inventory.hosts) {
@@ -250,7 +257,7 @@ void Engine::act(PassResult& pass, const PassOptions& options) {
 
     auto is_done = [](const Work& w) { return w.result.outcome == Outcome::done; };
     if (std::any_of(work.begin(), work.end(), is_done)) {
-        const Inventory after = pool_.collect();
+        const Inventory after = pool_.collect(collect_scope(pass.scope));
         ++pass.collections;
         for (const auto& host : after.hosts) {
             observers_.collection(host, CollectionPhase::after);

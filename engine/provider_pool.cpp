@@ -17,6 +17,33 @@ struct ProviderHolder {
     std::unique_ptr<providers::Provider> provider;
 };
 
+/// Waits for `result` as long as the collection shows signs of life: connecting within
+/// `connect_timeout`, then an answer from the hypervisor at least every `read_timeout`. No
+/// bound on the whole: a large host that keeps answering is never cut off. nullopt when the
+/// result is ready; otherwise what stalled.
+std::optional<std::string> wait_alive(const std::future<Result<HostInventory>>& result,
+                                      const providers::Heartbeat& heartbeat,
+                                      const providers::ProviderSpec& spec) {
+    // Each round ends with the result, or with a beat newer than the one it waited from
+    // (then it waits again), or with a stall.
+    for (;;) {
+        const bool connecting = heartbeat.connecting();
+        const Seconds limit = connecting ? spec.connect_timeout : spec.read_timeout;
+        const auto due = heartbeat.last() + limit;
+        if (result.wait_until(due) == std::future_status::ready) {
+            return std::nullopt;
+        }
+        const bool still_connecting = heartbeat.connecting();
+        const Seconds now_limit = still_connecting ? spec.connect_timeout : spec.read_timeout;
+        if (std::chrono::steady_clock::now() >= heartbeat.last() + now_limit) {
+            return still_connecting
+                       ? "not connected within " + format_duration(now_limit) + " (connect_timeout)"
+                       : "no answer within " + format_duration(now_limit) +
+                             " (read_timeout: the host stopped answering)";
+        }
+    }
+}
+
 } // namespace
 
 /// One configured provider: its instance once connected, and its health.
@@ -25,6 +52,8 @@ struct ProviderPool::Slot {
     std::shared_ptr<ProviderHolder> holder = std::make_shared<ProviderHolder>();
     /// True while a collection thread runs; the provider is not touched meanwhile.
     std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
+    /// The collection's signs of life, shared with its thread and the provider instance.
+    std::shared_ptr<providers::Heartbeat> heartbeat = std::make_shared<providers::Heartbeat>();
     unsigned failures = 0;
     std::chrono::steady_clock::time_point retry_at{};
     std::string error;
@@ -62,11 +91,10 @@ std::vector<ProviderHealth> ProviderPool::health() const {
     return out;
 }
 
-Inventory ProviderPool::collect() {
+Inventory ProviderPool::collect(const providers::CollectScope& scope) {
     using Clock = std::chrono::steady_clock;
     struct Job {
         std::future<Result<HostInventory>> result;
-        Clock::time_point deadline;
     };
     const auto start = Clock::now();
     std::vector<std::optional<Job>> jobs(slots_.size());
@@ -89,11 +117,13 @@ Inventory ProviderPool::collect() {
             continue;
         }
         std::promise<Result<HostInventory>> promise;
-        Job job{promise.get_future(), start + s.spec.connect_timeout + s.spec.read_timeout};
+        Job job{promise.get_future()};
         s.busy->store(true);
+        s.heartbeat->start(!s.holder->provider);
         // The thread owns everything it touches: it may outlive this pool if its call hangs.
         auto work = [registry = registry_, spec = s.spec, holder = s.holder, busy = s.busy,
-                     sink = event_sink_, promise = std::move(promise)]() mutable {
+                     heartbeat = s.heartbeat, sink = event_sink_, scope,
+                     promise = std::move(promise)]() mutable {
             Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
             // Providers return errors as values; an exception here is a bug, and on a
             // detached thread it would end the process.
@@ -102,6 +132,8 @@ Inventory ProviderPool::collect() {
                     auto created = registry->create(spec);
                     if (created) {
                         holder->provider = std::move(*created);
+                        holder->provider->set_heartbeat(heartbeat);
+                        heartbeat->connected();
                         if (sink) {
                             auto watching = holder->provider->watch(
                                 [sink, name = spec.name](const std::string& vm) {
@@ -116,7 +148,7 @@ Inventory ProviderPool::collect() {
                     }
                 }
                 if (holder->provider) {
-                    result = holder->provider->collect();
+                    result = holder->provider->collect(scope);
                 }
             } catch (const std::exception& e) {
                 result = fail(ErrorCode::internal,
@@ -145,12 +177,9 @@ Inventory ProviderPool::collect() {
         Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
         if (skipped[i]) {
             result = tl::unexpected(*skipped[i]);
-        } else if (jobs[i]->result.wait_until(jobs[i]->deadline) != std::future_status::ready) {
-            const auto limit = s.spec.connect_timeout + s.spec.read_timeout;
-            result =
-                fail(ErrorCode::provider,
-                     "provider " + s.spec.name + ": no answer within " + format_duration(limit) +
-                         " (connect_timeout + read_timeout); no action this pass");
+        } else if (const auto stall = wait_alive(jobs[i]->result, *s.heartbeat, s.spec)) {
+            result = fail(ErrorCode::provider,
+                          "provider " + s.spec.name + ": " + *stall + "; no action this pass");
         } else {
             result = jobs[i]->result.get();
         }

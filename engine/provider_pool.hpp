@@ -16,9 +16,11 @@
 
 namespace snapgov::engine {
 
-/// Collects every configured provider concurrently, each on a thread of its own and bounded
-/// by its `connect_timeout + read_timeout`. A provider that fails is retried with exponential
-/// backoff (1 s doubling, at most `max_backoff`). A call that hangs past its deadline is
+/// Collects every configured provider concurrently, each on a thread of its own, for as long
+/// as it shows signs of life (see providers::Heartbeat): connected within its
+/// `connect_timeout`, then an answer at least every `read_timeout`, however long the whole
+/// collection takes. A provider that fails is retried with exponential
+/// backoff (1 s doubling, at most `max_backoff`). A call that stalls is
 /// abandoned, not joined: its thread owns what it uses (the provider instance, the registry,
 /// the event sink), so it may safely outlive the pool. Not thread-safe: one pass at a time.
 class ProviderPool {
@@ -38,7 +40,7 @@ public:
     /// Collects every provider, in config order. A provider that fails, times out or is
     /// backing off is present with `complete = false` and its error; the others are
     /// unaffected.
-    [[nodiscard]] Inventory collect();
+    [[nodiscard]] Inventory collect(const providers::CollectScope& scope = {});
 
     /// The connected provider named `name`, or nullptr (unknown, not connected, or a call of
     /// an earlier collection still running on it).

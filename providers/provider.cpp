@@ -16,8 +16,8 @@ std::string object_name(const Vm& vm, const Checkpoint& checkpoint) {
 
 } // namespace
 
-Result<HostInventory> Provider::collect() {
-    auto result = do_collect();
+Result<HostInventory> Provider::collect(const CollectScope& scope) {
+    auto result = do_collect(scope);
     if (!result) {
         return tl::unexpected(result.error().with_context("provider " + name_ + ": collect"));
     }

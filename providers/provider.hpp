@@ -3,6 +3,8 @@
 /// checkpoint actions. Adding a hypervisor is one folder with a `Provider`, its settings and a
 /// `ProviderFactory`, plus one line in `providers/builtin.cpp` and one CMake option.
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +17,52 @@
 #include "providers/provider_spec.hpp"
 
 namespace snapgov::providers {
+
+/// Signs of life of a provider call that may take long (collect()): the provider beats after
+/// every answer it gets from the hypervisor, so whoever waits can tell a large, healthy host
+/// (answers keep coming) from a stalled one (no answer for a read timeout). Thread-safe: a
+/// provider may beat from several threads while another thread reads last().
+class Heartbeat {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    /// Records an answer now.
+    void beat() noexcept {
+        last_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    }
+    /// Starts a call: beats, and says whether the provider is still connecting (the connect
+    /// timeout applies until connected() is called) or already connected (the read timeout).
+    void start(bool connecting) noexcept {
+        connecting_.store(connecting, std::memory_order_relaxed);
+        beat();
+    }
+    /// The connection is up: from now on answers are due within the read timeout.
+    void connected() noexcept {
+        connecting_.store(false, std::memory_order_relaxed);
+        beat();
+    }
+    /// When the last answer came (or the call started).
+    [[nodiscard]] Clock::time_point last() const noexcept {
+        return Clock::time_point(Clock::duration(last_.load(std::memory_order_relaxed)));
+    }
+    /// Whether the call is still connecting.
+    [[nodiscard]] bool connecting() const noexcept {
+        return connecting_.load(std::memory_order_relaxed);
+    }
+
+private:
+    std::atomic<Clock::rep> last_{Clock::now().time_since_epoch().count()};
+    std::atomic<bool> connecting_{false};
+};
+
+/// What a collection must return at least.
+struct CollectScope {
+    /// Only what `checkpoints: deny` policies act on (the daemon's fast pass). A provider
+    /// that cannot switch checkpoints off (no `disable_checkpoints` capability) deletes
+    /// checkpoints on sight and nothing else, so it may leave out VMs without checkpoints
+    /// where the hypervisor filters them for it. A provider may always return more.
+    bool deny_only = false;
+};
 
 /// A connection to one hypervisor. Not thread-safe: one pass uses it from one thread.
 ///
@@ -39,7 +87,8 @@ public:
 
     /// Reads every VM and checkpoint. On success the result is complete (`complete = true`);
     /// any failure that could hide a VM or a checkpoint is an error, never a partial list.
-    [[nodiscard]] Result<HostInventory> collect();
+    /// `scope` may narrow what is read (see CollectScope); every VM by default.
+    [[nodiscard]] Result<HostInventory> collect(const CollectScope& scope = {});
 
     /// Deletes one checkpoint (its metadata and, where the hypervisor does so, its data).
     [[nodiscard]] Result<void> delete_checkpoint(const Vm& vm, const Checkpoint& checkpoint);
@@ -69,8 +118,20 @@ public:
     /// The subscription lasts as long as the provider, across reconnects.
     [[nodiscard]] virtual Result<void> watch(EventSink sink);
 
+    /// Where collect() reports its progress (see Heartbeat); shared with whoever waits on the
+    /// provider, which may be another thread. Null (the default): progress goes nowhere.
+    void set_heartbeat(std::shared_ptr<Heartbeat> heartbeat) { heartbeat_ = std::move(heartbeat); }
+
 protected:
-    [[nodiscard]] virtual Result<HostInventory> do_collect() = 0;
+    /// Reports an answer from the hypervisor to the heartbeat, if there is one. Safe to call
+    /// from several threads of one collect().
+    void beat() const noexcept {
+        if (heartbeat_) {
+            heartbeat_->beat();
+        }
+    }
+
+    [[nodiscard]] virtual Result<HostInventory> do_collect(const CollectScope& scope) = 0;
     [[nodiscard]] virtual Result<void> do_delete_checkpoint(const Vm& vm,
                                                             const Checkpoint& checkpoint) = 0;
     [[nodiscard]] virtual Result<void> do_disable_checkpoints(const Vm& vm);
@@ -83,6 +144,7 @@ protected:
 
 private:
     std::string name_;
+    std::shared_ptr<Heartbeat> heartbeat_;
 };
 
 /// Reads the settings of one provider type and creates providers of that type from them.

@@ -1,4 +1,5 @@
 // `snapgov enforce -c FILE --once [--dry-run]`: one enforcing pass, for cron.
+#include <cstdio>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -47,8 +48,11 @@ public:
         for (const auto& e : pass.errors) {
             log::error(e.message);
         }
-        print(options_.json() ? to_json_text(enforce_json(pass))
-                              : enforce_text(pass, engine.config(), output_width()));
+        if (options_.json()) {
+            write_json(stdout, enforce_json(pass));
+        } else {
+            print(enforce_text(pass, engine.config(), output_width()));
+        }
         return engine.settle().empty() ? pass.exit_code() : kError;
     }
 

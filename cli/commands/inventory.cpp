@@ -1,5 +1,6 @@
 // `snapgov inventory -c FILE`: hosts, VMs, labels and checkpoints.
 #include <algorithm>
+#include <cstdio>
 
 #include <CLI/CLI.hpp>
 
@@ -28,8 +29,11 @@ public:
         }
         engine::Engine engine(run->loaded.config, context.registry);
         const Inventory inventory = engine.collect();
-        print(options_.json() ? to_json_text(inventory_json(inventory, run->now))
-                              : inventory_text(inventory, run->now, output_width()));
+        if (options_.json()) {
+            write_json(stdout, inventory_json(inventory, run->now));
+        } else {
+            print(inventory_text(inventory, run->now, output_width()));
+        }
         bool failed = false;
         for (const auto& h : inventory.hosts) {
             if (!h.complete) {

@@ -1,4 +1,6 @@
 // `snapgov plan -c FILE`: findings and the actions enforce would take; acts on nothing.
+#include <cstdio>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands/command.hpp"
@@ -30,8 +32,11 @@ public:
         for (const auto& e : pass.errors) {
             log::error(e.message);
         }
-        print(options_.json() ? to_json_text(plan_json(pass))
-                              : plan_text(pass, engine.config(), output_width()));
+        if (options_.json()) {
+            write_json(stdout, plan_json(pass));
+        } else {
+            print(plan_text(pass, engine.config(), output_width()));
+        }
         return pass.exit_code();
     }
 

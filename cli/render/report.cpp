@@ -1,12 +1,14 @@
 #include "cli/render/report.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <sstream>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include <unistd.h>
 
@@ -157,6 +159,19 @@ std::string hosts_line(const Inventory& inventory) {
 
 std::string to_json_text(const json::value& value) {
     return json::serialize(value) + "\n";
+}
+
+void write_json(std::FILE* out, const json::value& value) {
+    json::serializer serializer;
+    serializer.reset(&value);
+    std::array<char, 64 * 1024> buffer{};
+    while (!serializer.done()) {
+        const auto piece = serializer.read(buffer.data(), buffer.size());
+        if (std::fwrite(piece.data(), 1, piece.size(), out) != piece.size()) {
+            return;
+        }
+    }
+    std::fputc('\n', out);
 }
 
 // --- inventory -------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 /// `width` columns (0: no limit), while JSON always carries the full text.
 
 #include <cstddef>
+#include <cstdio>
 #include <string>
 
 #include <boost/json/value.hpp>
@@ -38,5 +39,10 @@ namespace snapgov::cli {
 
 /// Serializes compactly, with a trailing newline.
 [[nodiscard]] std::string to_json_text(const boost::json::value& value);
+
+/// Writes what to_json_text() returns to `out`, a piece at a time: the whole text is never
+/// held in memory (a plan of 10,000 checkpoints is megabytes). A write error is left in
+/// `out`'s error flag for the caller (who may ignore it, as print() does).
+void write_json(std::FILE* out, const boost::json::value& value);
 
 } // namespace snapgov::cli

@@ -120,19 +120,22 @@ Capabilities HypervProvider::capabilities() const {
     return caps;
 }
 
-Result<HostInventory> HypervProvider::do_collect() {
+Result<HostInventory> HypervProvider::do_collect(const CollectScope& /*scope*/) {
     auto systems = connection_->query("SELECT * FROM Msvm_ComputerSystem");
     if (!systems) {
         return tl::unexpected(systems.error());
     }
+    beat();
     auto realized = connection_->query(settings_query(kRealizedSystemType));
     if (!realized) {
         return tl::unexpected(realized.error());
     }
+    beat();
     auto snapshots = connection_->query(settings_query(kSnapshotSystemType));
     if (!snapshots) {
         return tl::unexpected(snapshots.error());
     }
+    beat();
 
     // VM GUIDs compare case-insensitively (WMI does); keys are upper-cased.
     std::map<std::string, const WmiObject*> settings_by_vm;

@@ -34,7 +34,9 @@ public:
     [[nodiscard]] Capabilities capabilities() const override;
 
 protected:
-    [[nodiscard]] Result<HostInventory> do_collect() override;
+    /// Reads every VM whatever the scope: a deny policy switches checkpoints off on VMs
+    /// that have none yet.
+    [[nodiscard]] Result<HostInventory> do_collect(const CollectScope& scope) override;
     /// `DestroySnapshot` on the checkpoint's settings; success when it is already gone.
     [[nodiscard]] Result<void> do_delete_checkpoint(const Vm& vm,
                                                     const Checkpoint& checkpoint) override;

@@ -1,12 +1,16 @@
 #include "providers/libvirt/libvirt_provider.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -267,8 +271,10 @@ Result<ConnectHandle> open_connection(const std::string& uri) {
     return conn;
 }
 
-LibvirtProvider::LibvirtProvider(std::string name, std::string uri, ConnectHandle connection)
-    : Provider(std::move(name)), uri_(std::move(uri)), connection_(std::move(connection)) {}
+LibvirtProvider::LibvirtProvider(std::string name, std::string uri, ConnectHandle connection,
+                                 std::size_t max_connections)
+    : Provider(std::move(name)), uri_(std::move(uri)), connection_(std::move(connection)),
+      max_connections_(std::max<std::size_t>(1, max_connections)) {}
 
 LibvirtProvider::~LibvirtProvider() {
     deregister_events();
@@ -340,23 +346,153 @@ Result<void> LibvirtProvider::ensure_connected() {
     return {};
 }
 
-Result<Vm> LibvirtProvider::read_domain(virDomainPtr domain) {
-    Vm vm;
+namespace {
+
+struct StatsFreer {
+    void operator()(virDomainStatsRecordPtr* records) const noexcept {
+        virDomainStatsRecordListFree(records);
+    }
+};
+using StatsHandle = std::unique_ptr<virDomainStatsRecordPtr, StatsFreer>;
+
+// Below this many domains per connection, another connection costs more (its own open and
+// listing) than it saves.
+constexpr std::size_t kDomainsPerConnection = 8;
+
+std::string domain_uuid(virDomainPtr domain) {
     std::array<char, VIR_UUID_STRING_BUFLEN> uuid{};
     if (virDomainGetUUIDString(domain, uuid.data()) < 0) {
-        return tl::unexpected(libvirt_error("cannot read domain UUID"));
+        return {};
     }
-    vm.id = uuid.data();
-    if (const char* name = virDomainGetName(domain)) {
-        vm.name = name;
-    }
-    int state = 0;
-    int reason = 0;
-    if (virDomainGetState(domain, &state, &reason, 0) < 0) {
-        return tl::unexpected(libvirt_error("cannot read state of domain '" + vm.name + "'"));
-    }
-    vm.power = power_state(state);
+    return uuid.data();
+}
 
+} // namespace
+
+Result<std::vector<LibvirtProvider::Listed>> LibvirtProvider::list_domains(bool with_snapshots) {
+    std::vector<Listed> out;
+    const auto listed = [&](virDomainPtr raw, int state) -> Result<void> {
+        Listed l;
+        l.handle.reset(raw);
+        l.vm.id = domain_uuid(raw);
+        if (l.vm.id.empty()) {
+            return tl::unexpected(libvirt_error("cannot read domain UUID"));
+        }
+        if (const char* name = virDomainGetName(raw)) {
+            l.vm.name = name;
+        }
+        l.vm.power = power_state(state);
+        out.push_back(std::move(l));
+        return {};
+    };
+    // The states in one call (QEMU and the test driver have it): a call per domain is a
+    // round trip per domain. The records own their domains: each listed one takes a
+    // reference of its own.
+    const auto adopt_records = [&](virDomainStatsRecordPtr* raw_records,
+                                   int count) -> Result<void> {
+        const StatsHandle records(raw_records);
+        out.reserve(static_cast<std::size_t>(count));
+        for (int i = 0; i < count; ++i) {
+            const virDomainStatsRecordPtr r = raw_records[i];
+            int state = VIR_DOMAIN_NOSTATE;
+            if (virTypedParamsGetInt(r->params, r->nparams, "state.state", &state) != 1) {
+                const char* name = virDomainGetName(r->dom);
+                return fail(ErrorCode::provider, std::string("no state reported for domain '") +
+                                                     (name != nullptr ? name : "?") + "'");
+            }
+            if (virDomainRef(r->dom) < 0) {
+                return tl::unexpected(libvirt_error("cannot keep a domain handle"));
+            }
+            if (auto ok = listed(r->dom, state); !ok) {
+                return tl::unexpected(ok.error());
+            }
+        }
+        return {};
+    };
+    std::vector<DomainHandle> domains;
+    if (with_snapshots) {
+        // libvirt filters by snapshots in the listing, not in the bulk stats: list, then
+        // ask the states of exactly those.
+        virDomainPtr* raw = nullptr;
+        const int n = virConnectListAllDomains(connection_.get(), &raw,
+                                               VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT);
+        if (n < 0) {
+            return tl::unexpected(libvirt_error("cannot list domains with snapshots"));
+        }
+        beat();
+        domains = adopt_array<DomainHandle>(raw, n);
+        if (domains.empty()) {
+            return out;
+        }
+        std::vector<virDomainPtr> list;
+        list.reserve(domains.size() + 1);
+        for (const auto& d : domains) {
+            list.push_back(d.get());
+        }
+        list.push_back(nullptr); // virDomainListGetStats wants a NULL-terminated array
+        virDomainStatsRecordPtr* raw_records = nullptr;
+        const int count =
+            virDomainListGetStats(list.data(), VIR_DOMAIN_STATS_STATE, &raw_records, 0);
+        if (count >= 0) {
+            beat();
+            if (auto ok = adopt_records(raw_records, count); !ok) {
+                return tl::unexpected(ok.error());
+            }
+            return out;
+        }
+        if (last_error_code() != VIR_ERR_NO_SUPPORT) {
+            return tl::unexpected(libvirt_error("cannot read the states of domains"));
+        }
+    } else {
+        virDomainStatsRecordPtr* raw_records = nullptr;
+        const int count =
+            virConnectGetAllDomainStats(connection_.get(), VIR_DOMAIN_STATS_STATE, &raw_records, 0);
+        if (count >= 0) {
+            beat();
+            if (auto ok = adopt_records(raw_records, count); !ok) {
+                return tl::unexpected(ok.error());
+            }
+            return out;
+        }
+        if (last_error_code() != VIR_ERR_NO_SUPPORT) {
+            return tl::unexpected(libvirt_error("cannot list domains with their state"));
+        }
+        virDomainPtr* raw = nullptr;
+        const int n = virConnectListAllDomains(connection_.get(), &raw, 0);
+        if (n < 0) {
+            return tl::unexpected(libvirt_error("cannot list domains"));
+        }
+        beat();
+        domains = adopt_array<DomainHandle>(raw, n);
+    }
+    // Without bulk stats: one state call per domain.
+    out.reserve(domains.size());
+    for (auto& domain : domains) {
+        int state = 0;
+        int reason = 0;
+        if (virDomainGetState(domain.get(), &state, &reason, 0) < 0) {
+            if (vanished(last_error_code())) {
+                continue;
+            }
+            return tl::unexpected(libvirt_error("cannot read the state of a domain"));
+        }
+        beat();
+        if (auto ok = listed(domain.release(), state); !ok) {
+            return tl::unexpected(ok.error());
+        }
+    }
+    return out;
+}
+
+Result<std::optional<Vm>> LibvirtProvider::read_domain(virDomainPtr domain, Vm vm) const {
+    // An object that vanished between listing and reading is gone, not hidden: the domain is
+    // left out, a snapshot skipped.
+    const auto gone_or = [&](std::string what) -> Result<std::optional<Vm>> {
+        if (vanished(last_error_code())) {
+            return std::optional<Vm>();
+        }
+        return tl::unexpected(libvirt_error(what + " of domain '" + vm.name + "'"));
+    };
     const CString labels(
         virDomainGetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, kLabelsNamespace, 0));
     if (labels) {
@@ -366,59 +502,178 @@ Result<Vm> LibvirtProvider::read_domain(virDomainPtr domain) {
         }
         vm.labels = std::move(*parsed);
     } else if (last_error_code() != VIR_ERR_NO_DOMAIN_METADATA) {
-        return tl::unexpected(libvirt_error("cannot read labels of domain '" + vm.name + "'"));
+        return gone_or("cannot read the labels");
     }
+    beat();
 
     virDomainSnapshotPtr* raw = nullptr;
     const int count = virDomainListAllSnapshots(domain, &raw, 0);
     if (count < 0) {
-        return tl::unexpected(libvirt_error("cannot list snapshots of domain '" + vm.name + "'"));
+        return gone_or("cannot list the snapshots");
     }
+    beat();
     auto snapshots = adopt_array<SnapshotHandle>(raw, count);
+    if (snapshots.empty()) {
+        return vm;
+    }
+    // The current snapshot once per domain, not a question per snapshot.
+    std::string current;
+    if (const SnapshotHandle handle(virDomainSnapshotCurrent(domain, 0)); handle) {
+        if (const char* name = virDomainSnapshotGetName(handle.get())) {
+            current = name;
+        }
+    } else if (last_error_code() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+        return gone_or("cannot read the current snapshot");
+    }
+    beat();
     vm.checkpoints.reserve(snapshots.size());
     for (const auto& snapshot : snapshots) {
         const CString xml(virDomainSnapshotGetXMLDesc(snapshot.get(), 0));
         if (!xml) {
-            if (vanished(last_error_code())) {
+            if (last_error_code() == VIR_ERR_NO_DOMAIN_SNAPSHOT) {
                 continue;
             }
-            return tl::unexpected(libvirt_error("cannot read a snapshot of '" + vm.name + "'"));
+            return gone_or("cannot read a snapshot");
         }
+        beat();
         auto checkpoint = parse_snapshot_xml(xml.get());
         if (!checkpoint) {
             return tl::unexpected(checkpoint.error().with_context("domain '" + vm.name + "'"));
         }
-        const int current = virDomainSnapshotIsCurrent(snapshot.get(), 0);
-        checkpoint->current = current == 1;
+        checkpoint->current = !current.empty() && checkpoint->name == current;
         vm.checkpoints.push_back(std::move(*checkpoint));
     }
     return vm;
 }
 
-Result<HostInventory> LibvirtProvider::do_collect() {
+Result<std::vector<Vm>> LibvirtProvider::read_domains(const std::vector<Listed>& listed,
+                                                      std::size_t workers) {
+    std::vector<std::optional<Vm>> slots(listed.size());
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::optional<std::pair<std::size_t, Error>> first_error;
+
+    // Each worker takes the next unread domain until none is left or one failed; a failure
+    // keeps the error of the lowest domain, so the message does not depend on timing.
+    const auto run = [&](virConnectPtr conn, bool main) {
+        // Domain handles belong to their connection: another connection lists its own.
+        std::vector<DomainHandle> own;
+        std::map<std::string, virDomainPtr, std::less<>> by_uuid;
+        if (!main) {
+            virDomainPtr* raw = nullptr;
+            const int n = virConnectListAllDomains(conn, &raw, 0);
+            if (n < 0) {
+                log::warning("provider " + name() + ": " +
+                             libvirt_error("a collection connection cannot list domains").message +
+                             "; collecting over fewer connections");
+                return;
+            }
+            beat();
+            own = adopt_array<DomainHandle>(raw, n);
+            for (const auto& d : own) {
+                by_uuid.emplace(domain_uuid(d.get()), d.get());
+            }
+        }
+        for (;;) {
+            if (failed.load()) {
+                return;
+            }
+            const std::size_t i = next.fetch_add(1);
+            if (i >= listed.size()) {
+                return;
+            }
+            virDomainPtr domain = listed[i].handle.get();
+            if (!main) {
+                const auto it = by_uuid.find(listed[i].vm.id);
+                if (it == by_uuid.end()) {
+                    continue; // undefined since the main listing: vanished
+                }
+                domain = it->second;
+            }
+            auto vm = read_domain(domain, listed[i].vm);
+            if (!vm) {
+                const std::lock_guard lock(error_mutex);
+                if (!first_error || i < first_error->first) {
+                    first_error.emplace(i, vm.error());
+                }
+                failed.store(true);
+                return;
+            }
+            slots[i] = std::move(*vm);
+        }
+    };
+
+    if (extra_.size() < workers - 1) {
+        extra_.resize(workers - 1);
+    }
+    std::vector<std::thread> threads;
+    threads.reserve(workers - 1);
+    for (std::size_t k = 0; k + 1 < workers; ++k) {
+        try {
+            threads.emplace_back([&, k] {
+                // Each extra connection is this thread's alone for the collection.
+                ConnectHandle& conn = extra_[k];
+                if (!conn || virConnectIsAlive(conn.get()) != 1) {
+                    auto opened = open_connection(uri_);
+                    if (!opened) {
+                        conn.reset();
+                        log::warning("provider " + name() + ": " + opened.error().message +
+                                     "; collecting over fewer connections");
+                        return;
+                    }
+                    conn = std::move(*opened);
+                    beat();
+                }
+                run(conn.get(), false);
+            });
+        } catch (const std::system_error& e) {
+            log::warning("provider " + name() + ": cannot start a collection thread (" + e.what() +
+                         "); collecting over fewer connections");
+            break;
+        }
+    }
+    run(connection_.get(), true);
+    for (auto& t : threads) {
+        t.join();
+    }
+    if (first_error) {
+        return tl::unexpected(first_error->second);
+    }
+    std::vector<Vm> vms;
+    vms.reserve(slots.size());
+    for (auto& slot : slots) {
+        if (slot) {
+            vms.push_back(std::move(*slot));
+        }
+    }
+    if (vms.size() != slots.size()) {
+        log::debug("provider " + name() + ": " + std::to_string(slots.size() - vms.size()) +
+                   " domain(s) vanished during collection");
+    }
+    return vms;
+}
+
+Result<HostInventory> LibvirtProvider::do_collect(const CollectScope& scope) {
     if (auto ok = ensure_connected(); !ok) {
         return tl::unexpected(ok.error());
     }
     HostInventory host;
     host.endpoint = uri_;
-    virDomainPtr* raw = nullptr;
-    const int count = virConnectListAllDomains(connection_.get(), &raw, 0);
-    if (count < 0) {
-        return tl::unexpected(libvirt_error("cannot list domains"));
+    auto listed = list_domains(scope.deny_only);
+    if (!listed) {
+        return tl::unexpected(listed.error());
     }
-    auto domains = adopt_array<DomainHandle>(raw, count);
-    host.vms.reserve(domains.size());
-    for (const auto& domain : domains) {
-        auto vm = read_domain(domain.get());
-        if (!vm) {
-            if (vanished(last_error_code())) {
-                log::debug("provider " + name() + ": a domain vanished during collection");
-                continue;
-            }
-            return tl::unexpected(vm.error());
-        }
-        host.vms.push_back(std::move(*vm));
+    // Each connection of the test driver holds a private copy of the host: only the
+    // provider's own connection sees what its actions did.
+    const bool test_driver = uri_.rfind("test:", 0) == 0;
+    const std::size_t wanted = std::max<std::size_t>(1, listed->size() / kDomainsPerConnection);
+    const std::size_t workers = test_driver ? 1 : std::min(max_connections_, wanted);
+    auto vms = read_domains(*listed, workers);
+    if (!vms) {
+        return tl::unexpected(vms.error());
     }
+    host.vms = std::move(*vms);
     return host;
 }
 
@@ -663,7 +918,8 @@ Result<std::unique_ptr<Provider>> LibvirtFactory::create(const ProviderSpec& spe
     if (!conn) {
         return tl::unexpected(conn.error().with_context("provider " + spec.name));
     }
-    return std::make_unique<LibvirtProvider>(spec.name, uri, std::move(*conn));
+    return std::make_unique<LibvirtProvider>(spec.name, uri, std::move(*conn),
+                                             (*settings)->max_connections);
 }
 
 } // namespace snapgov::providers::libvirt

@@ -4,9 +4,12 @@
 /// `urn:snapgov:labels`. libvirt has no switch that forbids snapshots, so the provider can
 /// delete checkpoints but not disable them.
 
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "providers/libvirt/handles.hpp"
 #include "providers/libvirt/libvirt_settings.hpp"
@@ -17,8 +20,11 @@ namespace snapgov::providers::libvirt {
 
 class LibvirtProvider final : public Provider {
 public:
-    /// Takes ownership of an open connection to `uri`.
-    LibvirtProvider(std::string name, std::string uri, ConnectHandle connection);
+    /// Takes ownership of an open connection to `uri`. A collection reads domains over up to
+    /// `max_connections` connections at once (this one and others it opens as needed, kept
+    /// for later passes); a test-driver URI always uses this one connection only.
+    LibvirtProvider(std::string name, std::string uri, ConnectHandle connection,
+                    std::size_t max_connections = 1);
 
     ~LibvirtProvider() override;
 
@@ -28,7 +34,13 @@ public:
     [[nodiscard]] Result<void> watch(EventSink sink) override;
 
 protected:
-    [[nodiscard]] Result<HostInventory> do_collect() override;
+    /// Lists every domain with its state in one call (virConnectGetAllDomainStats), then reads
+    /// each domain's labels, snapshots, current snapshot and snapshot XML, spread over up to
+    /// `max_connections` connections; beats the heartbeat after every answer. Any error but
+    /// an object that vanished meanwhile fails the whole collection. A deny-only scope lists
+    /// only domains that have snapshots (VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT): libvirt has
+    /// no switch that forbids snapshots, so a deny policy has nothing to do with the others.
+    [[nodiscard]] Result<HostInventory> do_collect(const CollectScope& scope) override;
     [[nodiscard]] Result<void> do_delete_checkpoint(const Vm& vm,
                                                     const Checkpoint& checkpoint) override;
     /// What `memory_state: wipe` does to a libvirt checkpoint: secure XML with `<memory
@@ -45,7 +57,22 @@ private:
     /// Reopens the connection if libvirt reports it dead (libvirtd restarted). The test
     /// driver's state lives in the connection, so a live connection is never replaced.
     [[nodiscard]] Result<void> ensure_connected();
-    [[nodiscard]] Result<Vm> read_domain(virDomainPtr domain);
+    /// A domain as listed: its handle on the main connection, and its UUID, name and state.
+    struct Listed {
+        DomainHandle handle;
+        Vm vm;
+    };
+    /// Every domain (or, with `with_snapshots`, every domain that has snapshots), with its
+    /// state, in one or two calls where libvirt can (else one more per domain).
+    [[nodiscard]] Result<std::vector<Listed>> list_domains(bool with_snapshots);
+    /// Completes `vm` (as listed) with the labels and snapshots of `domain`, which may belong
+    /// to any of the provider's connections; nullopt when the domain vanished meanwhile.
+    [[nodiscard]] Result<std::optional<Vm>> read_domain(virDomainPtr domain, Vm vm) const;
+    /// Reads `listed` over up to `workers` connections: the main one on this thread, the
+    /// others on threads of their own, each joined before this returns. Results keep the
+    /// order of `listed`.
+    [[nodiscard]] Result<std::vector<Vm>> read_domains(const std::vector<Listed>& listed,
+                                                       std::size_t workers);
     /// Reconnects if needed, then finds the VM's domain by UUID.
     [[nodiscard]] Result<DomainHandle> lookup_domain(const Vm& vm);
     [[nodiscard]] Result<void> register_events();
@@ -58,6 +85,10 @@ private:
 
     std::string uri_;
     ConnectHandle connection_;
+    std::size_t max_connections_;
+    /// The other connections of a collection, opened on first use and kept between passes
+    /// (each used by one collection thread at a time).
+    std::vector<ConnectHandle> extra_;
     /// Heap-allocated so libvirt's callback keeps a stable pointer to it.
     std::unique_ptr<EventSink> sink_;
     int callback_id_ = -1;

@@ -1,6 +1,7 @@
 #include "providers/libvirt/libvirt_settings.hpp"
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace snapgov::providers::libvirt {
@@ -16,6 +17,10 @@ struct Problem {
 std::optional<Problem> problem_with(const LibvirtSettings& s) {
     if (s.uri.empty()) {
         return Problem{"uri", " needs 'uri' (e.g. qemu:///system or test:///abs/path/host.xml)"};
+    }
+    if (s.max_connections < 1 || s.max_connections > LibvirtSettings::kMaxConnections) {
+        return Problem{"max_connections", ": 'max_connections' must be 1 to " +
+                                              std::to_string(LibvirtSettings::kMaxConnections)};
     }
     if (s.uri.rfind("test://", 0) == 0 && s.uri.rfind("test:///", 0) != 0) {
         return Problem{"uri", ": test driver URI '" + s.uri +
@@ -39,8 +44,16 @@ std::optional<std::string> test_host_file(const std::string& uri) {
 
 std::shared_ptr<const LibvirtSettings> parse_settings(const ConfigSection& entry) {
     const auto errors = entry.file().error_count();
-    entry.check_keys({"uri"});
+    entry.check_keys({"uri", "max_connections"});
     auto settings = std::make_shared<LibvirtSettings>(entry.path("uri").value_or(""));
+    if (const auto n = entry.count("max_connections")) {
+        if (*n < 1 || *n > LibvirtSettings::kMaxConnections) {
+            entry.error("max_connections", entry.what() + ": 'max_connections' must be 1 to " +
+                                               std::to_string(LibvirtSettings::kMaxConnections));
+        } else {
+            settings->max_connections = *n;
+        }
+    }
     // A URI of the wrong type was reported already; "needs 'uri'" would only repeat it.
     if (entry.file().error_count() == errors) {
         if (auto problem = problem_with(*settings)) {

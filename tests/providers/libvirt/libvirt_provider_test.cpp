@@ -113,6 +113,33 @@ TEST_CASE("libvirt: a deleted snapshot is gone on the next collect", "[providers
     CHECK(provider->delete_checkpoint(web, web.checkpoints[2]).has_value());
 }
 
+TEST_CASE("libvirt: a deny-only collection leaves out the domains without snapshots",
+          "[providers][libvirt]") {
+    auto provider = fixture_provider();
+    auto all = provider->collect();
+    CollectScope deny_only;
+    deny_only.deny_only = true;
+    auto some = provider->collect(deny_only);
+    REQUIRE(all.has_value());
+    REQUIRE(some.has_value());
+    CHECK(some->complete);
+    REQUIRE(all->vms.size() == 2);
+    CHECK(all->vms[0].checkpoints.empty());
+    // `bare` has no snapshot: a deny policy has nothing to delete there.
+    REQUIRE(some->vms.size() == 1);
+    const Vm& web = some->vms[0];
+    CHECK(web.name == all->vms[1].name);
+    CHECK(web.id == all->vms[1].id);
+    CHECK(web.power == all->vms[1].power);
+    CHECK(web.labels == all->vms[1].labels);
+    REQUIRE(web.checkpoints.size() == all->vms[1].checkpoints.size());
+    for (std::size_t i = 0; i < web.checkpoints.size(); ++i) {
+        CHECK(web.checkpoints[i].name == all->vms[1].checkpoints[i].name);
+        CHECK(web.checkpoints[i].current == all->vms[1].checkpoints[i].current);
+        CHECK(web.checkpoints[i].memory_files == all->vms[1].checkpoints[i].memory_files);
+    }
+}
+
 TEST_CASE("libvirt: disabling checkpoints is refused as unsupported", "[providers][libvirt]") {
     auto provider = fixture_provider();
     auto host = provider->collect();
@@ -179,11 +206,82 @@ TEST_CASE("libvirt: the parser warns about keys it does not know", "[providers][
     REQUIRE(r->warnings.size() == 1);
     CHECK(r->warnings[0].format() ==
           "p.yaml:5:5: warning: unknown key 'endpoint' in libvirt provider 'lab' is ignored "
-          "(known: name, type, connect_timeout, read_timeout, uri)");
+          "(known: name, type, connect_timeout, read_timeout, uri, max_connections)");
     REQUIRE(r->config.providers.size() == 1);
     const auto* settings = r->config.providers[0].settings_as<libvirt::LibvirtSettings>();
     REQUIRE(settings != nullptr);
     CHECK(settings->uri == "test:///default");
+}
+
+TEST_CASE("libvirt: max_connections is read, bounded, and 4 by default",
+          "[providers][libvirt][config]") {
+    const auto settings_of = [](const std::string& yaml) {
+        auto r = policies::load_config_string(yaml, "p.yaml", builtin());
+        REQUIRE(r.has_value());
+        const auto* s = r->config.providers.at(0).settings_as<libvirt::LibvirtSettings>();
+        REQUIRE(s != nullptr);
+        return *s;
+    };
+    CHECK(settings_of("providers: [{name: lab, type: libvirt, uri: 'test:///default'}]\n")
+              .max_connections == 4);
+    CHECK(settings_of("providers: [{name: lab, type: libvirt, uri: 'test:///default', "
+                      "max_connections: 16}]\n")
+              .max_connections == 16);
+    auto msg = load_error("providers: [{name: lab, type: libvirt, uri: 'test:///default', "
+                          "max_connections: 0}]\n");
+    CHECK_THAT(msg, Catch::Contains("p.yaml:1:81: error: libvirt provider 'lab': "
+                                    "'max_connections' must be 1 to 16"));
+    msg = load_error("providers: [{name: lab, type: libvirt, uri: 'test:///default', "
+                     "max_connections: 17}]\n");
+    CHECK_THAT(msg, Catch::Contains("'max_connections' must be 1 to 16"));
+    auto bad = spec("qemu:///system");
+    auto settings = std::make_shared<libvirt::LibvirtSettings>("qemu:///system");
+    settings->max_connections = 0;
+    bad.settings = settings;
+    CHECK_FALSE(builtin().validate(bad).has_value());
+}
+
+TEST_CASE("libvirt: a test-driver host is collected over its one connection, whatever "
+          "max_connections says",
+          "[providers][libvirt]") {
+    // Each test-driver connection holds its own copy of the host: had the collection read
+    // some domains over another connection, they would still show the deleted snapshots.
+    snapgov::testing::TempDir dir;
+    std::string xml = "<node>\n";
+    for (int i = 0; i < 64; ++i) {
+        const auto name = "vm-" + std::to_string(100 + i);
+        const auto uuid = "0c5e0000-0000-4000-8000-000000000" + std::to_string(100 + i);
+        xml += "<domain type='test'><name>" + name + "</name><uuid>" + uuid +
+               "</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
+               "<test:domainsnapshot xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+               "<name>s</name><state>shutoff</state><creationTime>1795000000</creationTime>"
+               "<memory snapshot='no'/><active>1</active><domain type='test'><name>" +
+               name + "</name><uuid>" + uuid +
+               "</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
+               "</test:domainsnapshot></domain>\n";
+    }
+    xml += "</node>\n";
+    auto s = spec("test://" + dir.write("host.xml", xml).string());
+    auto settings = std::make_shared<libvirt::LibvirtSettings>(s.endpoint());
+    settings->max_connections = 8;
+    s.settings = settings;
+    auto created = builtin().create(s);
+    REQUIRE(created.has_value());
+    auto& provider = *created;
+    auto before = provider->collect();
+    REQUIRE(before.has_value());
+    REQUIRE(before->vms.size() == 64);
+    for (const auto& vm : before->vms) {
+        REQUIRE(vm.checkpoints.size() == 1);
+        CHECK(vm.checkpoints[0].current);
+        REQUIRE(provider->delete_checkpoint(vm, vm.checkpoints[0]).has_value());
+    }
+    auto after = provider->collect();
+    REQUIRE(after.has_value());
+    REQUIRE(after->vms.size() == 64);
+    for (const auto& vm : after->vms) {
+        CHECK(vm.checkpoints.empty());
+    }
 }
 
 TEST_CASE("snapshot XML: older snapshots without <memory> infer internal memory from state",
