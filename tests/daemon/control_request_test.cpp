@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "daemon/control_request.hpp"
 
@@ -16,10 +17,18 @@ TEST_CASE("a control request names its command in a JSON object", "[daemon][cont
 }
 
 TEST_CASE("anything else is an invalid control request", "[daemon][control]") {
-    for (const std::string line :
-         {"", "status", "{", R"({"command":"Status"})", R"({"command":"stop"})", R"({"command":1})",
-          R"(["command","status"])", R"({"command":"status"} x)", R"({"command":"status")",
-          std::string("{\"command\":\"status\0\"}", 21), R"({"command":"status","command":)"}) {
+    const std::vector<std::string> lines{"",
+                                         "status",
+                                         "{",
+                                         R"({"command":"Status"})",
+                                         R"({"command":"stop"})",
+                                         R"({"command":1})",
+                                         R"(["command","status"])",
+                                         R"({"command":"status"} x)",
+                                         R"({"command":"status")",
+                                         std::string("{\"command\":\"status\0\"}", 21),
+                                         R"({"command":"status","command":)"};
+    for (const auto& line : lines) {
         CAPTURE(line);
         CHECK(parse_control_request(line) == ControlCommand::invalid);
     }
