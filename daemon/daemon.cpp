@@ -25,6 +25,7 @@
 
 #include "cli/render/report.hpp"
 #include "core/log.hpp"
+#include "daemon/control_request.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_server.hpp"
@@ -420,26 +421,16 @@ private:
     }
 
     void on_request(const std::string& line, ControlServer::Reply reply) {
-        std::string command;
-        try {
-            const auto value = json::parse(line);
-            if (const auto* obj = value.if_object()) {
-                if (const auto* c = obj->if_contains("command"); c != nullptr && c->is_string()) {
-                    command = std::string(c->as_string());
-                }
-            }
-        } catch (const std::exception&) {
-            command.clear();
-        }
-        if (command == "status") {
-            reply(json::serialize(status_json()));
-        } else if (command == "run") {
+        switch (parse_control_request(line)) {
+        case ControlCommand::status: reply(json::serialize(status_json())); return;
+        case ControlCommand::run:
             request_pass(PassScope::full, [reply](const PassResult& pass) {
                 auto o = cli::enforce_json(pass).as_object();
                 o["ok"] = true;
                 reply(json::serialize(o));
             });
-        } else if (command == "plan") {
+            return;
+        case ControlCommand::plan: {
             // A plan reads the inventory again; it runs on its own thread like a pass, with
             // an engine of its own so it never races the pass in flight.
             auto self = shared_from_this();
@@ -455,10 +446,13 @@ private:
             } catch (const std::system_error&) {
                 reply(R"({"ok":false,"error":"cannot start a thread for the plan"})");
             }
-        } else {
+            return;
+        }
+        case ControlCommand::invalid:
             reply(R"({"ok":false,"error":"unknown or malformed request; send one JSON object )"
                   R"(per line: {\"command\":\"status\"}, {\"command\":\"run\"} or )"
                   R"({\"command\":\"plan\"}"})");
+            return;
         }
     }
 

@@ -457,10 +457,12 @@ Result<void> write_oscal(Store& store, const ExportOptions& options, const Head&
         }
         out << ",\"related-observations\":[";
         bool first_obs = true;
+        // A named copy: clang before 16 cannot capture a structured binding.
+        const std::string& policy_name = policy;
         auto again = items(
             store, options,
             [&](const Item& item) {
-                if (item.finding && str(item.body, "policy") == policy) {
+                if (item.finding && str(item.body, "policy") == policy_name) {
                     out << (first_obs ? "" : ",") << "{\"observation-uuid\":\""
                         << uuid_v5("observation:" + item.record->host_id + ":" + item.record->hash)
                         << "\"}";

@@ -2,8 +2,8 @@
 # Installs the Debian packages snapgov needs to build, test and run its demo.
 # Idempotent: packages already present are left alone; apt runs only when something is missing.
 # Usage: scripts/setup.sh [--with-integration] [--package] [--demo]
-#   --with-integration  also install libvirtd, QEMU, the age tool and the package test's tools
-#                       (for the full test suite)
+#   --with-integration  also install libvirtd, QEMU, the age tool, the package test's tools
+#                       and clang-14 for the sanitizer and fuzz builds (the full test suite)
 #   --package           also install dpkg-dev (dpkg-shlibdeps, for scripts/package.sh)
 #   --demo              also install the age tool (the demo decrypts with it)
 set -euo pipefail
@@ -23,6 +23,9 @@ build_pkgs=(
 test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs dpkg-dev man-db systemd
            bash-completion krb5-kdc krb5-admin-server krb5-user python3-gssapi
            python3-cryptography gss-ntlmssp faketime)
+# The ASan/UBSan build and the fuzz targets (scripts/sanitize.sh, scripts/fuzz.sh): clang-14
+# with its sanitizer and libFuzzer runtimes.
+sanitizer_pkgs=(clang-14 libclang-rt-14-dev libfuzzer-14-dev)
 integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
 
 want=("${build_pkgs[@]}")
@@ -31,7 +34,7 @@ for arg in "$@"; do
   case $arg in
     --with-integration)
       with_integration=1
-      want+=("${test_pkgs[@]}" "${integration_pkgs[@]}")
+      want+=("${test_pkgs[@]}" "${sanitizer_pkgs[@]}" "${integration_pkgs[@]}")
       # Debian's nodejs comes without npm (a package of its own); NodeSource's includes it.
       command -v npm > /dev/null || want+=(npm)
       ;;

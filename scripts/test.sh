@@ -4,6 +4,10 @@
 # through CTest, including the integration tests against a real libvirtd with QEMU
 # (tests/integration/) and the Debian package test (tests/packaging/).
 #
+# Then the same suite under ASan + UBSan (scripts/sanitize.sh, a second build folder, clang)
+# and each fuzz target for 20 s from that build (scripts/fuzz.sh 20). SNAPGOV_SKIP_SANITIZE=1
+# skips both (a quick local run); CI never sets it.
+#
 # Tests leave the host alone: afterwards the host's own state directory /var/lib/snapgov (the
 # default `state_dir`, where a test's policy without one would write journals and evidence)
 # must be as it was before; the suite fails otherwise.
@@ -20,5 +24,9 @@ if [[ $(host_state) != "$before" ]]; then
   echo "test.sh: a test changed the host's /var/lib/snapgov (a policy without state_dir?):" >&2
   diff <(echo "$before") <(host_state) >&2 || true
   status=1
+fi
+if [[ ${SNAPGOV_SKIP_SANITIZE:-0} != 1 ]]; then
+  scripts/sanitize.sh || status=1
+  scripts/fuzz.sh 20 || status=1
 fi
 exit $status

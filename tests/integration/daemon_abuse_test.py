@@ -199,8 +199,14 @@ daemon:
         rss_end = rss_kib(daemon.pid)
         print(f"daemon RSS: {rss_start} KiB before the abuse, {rss_end} KiB after 4 rounds",
               flush=True)
-        check("(d) the daemon's memory does not grow with the abuse (< 32 MiB more)",
-              rss_end - rss_start < 32 * 1024, (rss_start, rss_end))
+        if os.environ.get("SNAPGOV_SANITIZER"):
+            # ASan keeps freed memory in its quarantine (256 MiB) and never hands it back, so
+            # RSS says nothing about leaks there; LeakSanitizer checks them at exit instead.
+            print("skip: (d) RSS growth is not measured under a sanitizer "
+                  f"({os.environ['SNAPGOV_SANITIZER']})", flush=True)
+        else:
+            check("(d) the daemon's memory does not grow with the abuse (< 32 MiB more)",
+                  rss_end - rss_start < 32 * 1024, (rss_start, rss_end))
         check("the daemon is still running", daemon.poll() is None)
         final = snapgov_status(sock)
         check("after the abuse `snapgov status` is answered",
