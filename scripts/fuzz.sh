@@ -57,19 +57,36 @@ summary=$dir/fuzz-work/summary.tsv
 mkdir -p "$dir/fuzz-work"
 printf 'target\tseconds\texecutions\texec_per_s\tcov\tft\tcorpus\tfindings\n' > "$summary"
 printf '%-16s %6s %12s %8s %7s %7s %7s  %s\n' target secs execs exec/s cov ft corpus findings
+# One fuzzer per core at a time (each is single-threaded); SNAPGOV_FUZZ_JOBS overrides.
+jobs=${SNAPGOV_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+run_one() { # TARGET: runs it, its exit code in fuzz-work/TARGET/rc
+  local t=$1 work=$root/$dir/fuzz-work/$1 findings=$root/$dir/fuzz-findings/$1 rc=0 d
+  rm -rf "$findings" # findings are those of this run
+  mkdir -p "$work/corpus" "$findings"
+  local args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
+              -artifact_prefix="$findings/")
+  d=$(dict_of "$t")
+  [[ -n $d && -f fuzz/dict/$d.dict ]] && args+=(-dict="$root/fuzz/dict/$d.dict")
+  "$dir/fuzz/fuzz_$t" "${args[@]}" "$work/corpus" "$root/fuzz/corpus/$t" > "$work/last.log" 2>&1 ||
+    rc=$?
+  echo "$rc" > "$work/rc"
+}
+running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_one "$t" &
+  running=$((running + 1))
+done
+wait || true
 failed=0
 for t in "${targets[@]}"; do
   work=$root/$dir/fuzz-work/$t
   findings=$root/$dir/fuzz-findings/$t
-  rm -rf "$findings" # findings are those of this run
-  mkdir -p "$work/corpus" "$findings"
-  args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
-        -artifact_prefix="$findings/")
-  d=$(dict_of "$t")
-  [[ -n $d && -f fuzz/dict/$d.dict ]] && args+=(-dict="$root/fuzz/dict/$d.dict")
   log=$work/last.log
-  rc=0
-  "$dir/fuzz/fuzz_$t" "${args[@]}" "$work/corpus" "$root/fuzz/corpus/$t" > "$log" 2>&1 || rc=$?
+  rc=$(cat "$work/rc" 2>/dev/null || echo "?")
   # The last status line: "#N  ... cov: C ft: F corp: K/S exec/s: E rss: ..."
   status=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log" | tail -1)
@@ -80,7 +97,7 @@ for t in "${targets[@]}"; do
   corpus=$(find "$work/corpus" -type f | wc -l)
   found=$(find "$findings" -type f | wc -l)
   what=none
-  if ((rc != 0 || found > 0)); then
+  if [[ $rc != 0 ]] || ((found > 0)); then
     failed=1
     what="rc=$rc: $(find "$findings" -type f -printf '%p ' | sed "s#$root/##g")(log: ${log#"$root"/})"
   fi
@@ -88,7 +105,7 @@ for t in "${targets[@]}"; do
     "${cov:-?}" "${ft:-?}" "$corpus" "$what"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$seconds" "${execs:-}" "${speed:-}" "${cov:-}" \
     "${ft:-}" "$corpus" "$what" >> "$summary"
-  if ((rc != 0)); then
+  if [[ $rc != 0 ]]; then
     grep -E 'ERROR: |SUMMARY: |runtime error|==[0-9]+==' "$log" | head -5 >&2 || true
   fi
 done

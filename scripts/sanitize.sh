@@ -13,6 +13,9 @@
 #   - layout: tests, which check the include layering by gcc's wording of a missing header
 #     (clang words it otherwise); they test the source tree, not the code, and the main run
 #     has them;
+#   - the reliability tests (label reliability: crash and fault loops that drive the same
+#     binaries from outside, 80 s in the main run and several minutes under ASan), to keep CI
+#     under 25 minutes; `scripts/sanitize.sh -L reliability` runs them under the sanitizers;
 # Any sanitizer report fails the test it happens in: halt_on_error, no UBSan recovery.
 # SNAPGOV_SANITIZE=thread (with SNAPGOV_ASAN_DIR=build-tsan) builds under ThreadSanitizer
 # instead; see docs/reliability.md for what that gives here.
@@ -52,7 +55,9 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/
 host_state() { find /var/lib/snapgov -printf '%p %s %T@\n' 2>/dev/null | sort || true; }
 before=$(host_state)
 status=0
-(cd "$dir" && ctest --output-on-failure --timeout 900 -j"$jobs" -LE 'packaging|slow' \
+exclude_labels=packaging\|slow\|reliability
+[[ " $* " == *" -L "* ]] && exclude_labels=packaging\|slow # asked for a label: run it
+(cd "$dir" && ctest --output-on-failure --timeout 900 -j"$jobs" -LE "$exclude_labels" \
   -E '^(packaging|style|layout):' "$@") || status=$?
 if [[ $(host_state) != "$before" ]]; then
   echo "sanitize.sh: a test changed the host's /var/lib/snapgov" >&2
