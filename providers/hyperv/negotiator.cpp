@@ -23,8 +23,6 @@ gss_OID_desc kNtlmOid{10, const_cast<char*>("\x2b\x06\x01\x04\x01\x82\x37\x02\x0
 
 // Credentials good for less than this are acquired again before a connection uses them.
 constexpr OM_uint32 kRefreshSeconds = 300;
-// Legs of one exchange: Kerberos needs 1 (2 with mutual authentication), NTLM 2.
-constexpr int kMaxLegs = 6;
 
 struct NameDeleter {
     void operator()(gss_name_t name) const {
