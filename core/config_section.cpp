@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <unordered_set>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 namespace snapgov {
@@ -22,6 +25,57 @@ struct Field {
     YAML::Node key;
     YAML::Node value;
 };
+
+/// Where each document starts, and where its root node is; ignores the rest of the events.
+class DocumentStarts final : public YAML::EventHandler {
+public:
+    struct Document {
+        YAML::Mark start;
+        YAML::Mark root; // null until the root node's event
+    };
+    std::vector<Document> documents;
+
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        documents.push_back({mark, YAML::Mark::null_mark()});
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+        node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+        node(mark);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark& mark) {
+        if (!documents.empty() && documents.back().root.is_null()) {
+            documents.back().root = mark;
+        }
+    }
+};
+
+/// The character at `pos` of `text`, quoted for a message ("byte 0xNN" when not printable).
+std::string quoted_char(const std::string& text, int pos) {
+    if (pos < 0 || static_cast<std::size_t>(pos) >= text.size()) {
+        return "end of file";
+    }
+    const auto c = static_cast<unsigned char>(text[static_cast<std::size_t>(pos)]);
+    if (c >= 0x21 && c < 0x7f) {
+        return std::string("'") + static_cast<char>(c) + "'";
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    return std::string("byte 0x") + kHex[c >> 4] + kHex[c & 0xf];
+}
 
 ConfigPosition at(const YAML::Mark& mark) {
     if (mark.is_null()) {
@@ -103,9 +157,35 @@ ConfigSection::ConfigSection(std::shared_ptr<const Node> node, ConfigFile& file,
     : node_(std::move(node)), file_(&file), what_(std::move(what)) {}
 
 std::optional<ConfigSection> ConfigSection::root(ConfigFile& file) {
-    std::vector<YAML::Node> documents;
+    YAML::Node root;
     try {
-        documents = YAML::LoadAll(file.text());
+        // Where the first two documents start, read with the event parser. Not
+        // YAML::LoadAll: yaml-cpp 0.7's LoadAll loops forever, allocating a node per turn, on
+        // some malformed text (a lone ',' is enough): its parser then reports an empty
+        // document without consuming anything (yaml-cpp issues 1040 and PR 1319; found by
+        // fuzz/policy_yaml_fuzz.cpp). Two reads at most, so no input can make this loop.
+        DocumentStarts starts;
+        std::istringstream in(file.text());
+        YAML::Parser parser(in);
+        for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+        }
+        const auto& docs = starts.documents;
+        if (docs.size() == 2 && docs[0].start.pos == docs[1].start.pos) {
+            file.error(at(docs[0].start), "YAML syntax error: unexpected " +
+                                              quoted_char(file.text(), docs[0].start.pos) +
+                                              " here; remove it or quote the value it is in");
+            return std::nullopt;
+        }
+        if (docs.empty()) {
+            return std::nullopt;
+        }
+        if (docs.size() > 1) {
+            // Only the first would be read: everything after '---' would be ignored.
+            file.error(at(docs[1].root.is_null() ? docs[1].start : docs[1].root),
+                       "a second YAML document starts here (after '---'); a policy file is one "
+                       "document: remove the '---' line and merge the two");
+        }
+        root = YAML::Load(file.text()); // the first document
     } catch (const YAML::DeepRecursion& e) {
         // yaml-cpp's own text for this is "bad file".
         file.error(at(e.mark), "YAML nests too deeply here (lists or maps inside each other "
@@ -115,16 +195,6 @@ std::optional<ConfigSection> ConfigSection::root(ConfigFile& file) {
         file.error(at(e.mark), "YAML syntax error: " + e.msg);
         return std::nullopt;
     }
-    if (documents.empty()) {
-        return std::nullopt;
-    }
-    if (documents.size() > 1) {
-        // Only the first would be read: everything after '---' would be ignored.
-        file.error(at(documents[1].Mark()),
-                   "a second YAML document starts here (after '---'); a policy file is one "
-                   "document: remove the '---' line and merge the two");
-    }
-    const YAML::Node root = documents.front();
     if (!root.IsDefined() || root.IsNull()) {
         return std::nullopt;
     }

@@ -118,6 +118,18 @@ TEST_CASE("a second YAML document is an error, not ignored", "[core][config]") {
     CHECK(ended.error_count() == 0);
 }
 
+TEST_CASE("text yaml-cpp's LoadAll would loop on is a syntax error", "[core][config]") {
+    // yaml-cpp 0.7's LoadAll never returns on these (found by fuzz/policy_yaml_fuzz.cpp).
+    ConfigFile comma("c.yaml", ",");
+    CHECK_FALSE(ConfigSection::root(comma));
+    CHECK(comma.report() ==
+          "c.yaml:1:1: error: YAML syntax error: unexpected ',' here; remove it or quote the "
+          "value it is in\n    ,\n    ^");
+    ConfigFile late("c.yaml", "a: 1\n---\n,\n"); // refused for its second document
+    REQUIRE(ConfigSection::root(late));
+    CHECK_THAT(late.report(), Catch::StartsWith("c.yaml:3:1: error: a second YAML document"));
+}
+
 TEST_CASE("a required string of spaces only is missing", "[core][config]") {
     ConfigFile file("c.yaml", "reason: '   '\nname: ''\n");
     const auto root = ConfigSection::root(file);
