@@ -21,7 +21,7 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 // After a failed accept (EMFILE, ENOBUFS...) the next try waits this long: trying at once
 // would spin, and the pending clients wait in the listen backlog meanwhile.
-constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+constexpr auto kMetricsAcceptRetry = std::chrono::milliseconds(100);
 
 class Session;
 } // namespace
@@ -209,7 +209,7 @@ void MetricsServer::Impl::accept() {
         }
         if (ec) {
             log::debug("metrics: accept failed: " + ec.message());
-            self->retry_timer.expires_after(kAcceptRetry);
+            self->retry_timer.expires_after(kMetricsAcceptRetry);
             self->retry_timer.async_wait([self](boost::system::error_code wait_ec) {
                 if (!wait_ec && !self->closed) {
                     self->accept();

@@ -12,11 +12,6 @@
 namespace snapgov::engine {
 namespace {
 
-/// A provider instance, shared with the collection thread that uses it.
-struct ProviderHolder {
-    std::unique_ptr<providers::Provider> provider;
-};
-
 /// The most a connect may take. Opening a connection can include reading (libvirt's test
 /// driver loads its whole host file when it opens, 10 s for 100,000 checkpoints) and gives no
 /// sign of life meanwhile, so it gets the read timeout on top of the connect timeout: the
@@ -56,8 +51,13 @@ std::optional<std::string> wait_alive(const std::future<Result<HostInventory>>& 
 
 /// One configured provider: its instance once connected, and its health.
 struct ProviderPool::Slot {
+    /// A provider instance, shared with the collection thread that uses it.
+    struct Holder {
+        std::unique_ptr<providers::Provider> provider;
+    };
+
     providers::ProviderSpec spec;
-    std::shared_ptr<ProviderHolder> holder = std::make_shared<ProviderHolder>();
+    std::shared_ptr<Holder> holder = std::make_shared<Holder>();
     /// True while a collection thread runs; the provider is not touched meanwhile.
     std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
     /// The collection's signs of life, shared with its thread and the provider instance.

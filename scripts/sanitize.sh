@@ -35,12 +35,13 @@ if command -v ccache >/dev/null; then
 fi
 fuzz=ON
 [[ $sanitize == *thread* ]] && fuzz=OFF # libFuzzer does not combine with TSan
-# OSS-Fuzz's flags: -O1 and line tables only (full debug info of the Boost.Beast code costs
+# A unity build as scripts/build.sh. OSS-Fuzz's flags: -O1 and line tables only (full debug info of the Boost.Beast code costs
 # minutes per file under instrumentation); assertions stay on.
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Sanitize -DSNAPGOV_WERROR=ON \
   -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -gline-tables-only" -DCMAKE_C_FLAGS_SANITIZE="-O1 -gline-tables-only" \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 "${launcher[@]}" \
-  -DSNAPGOV_BUILD_TESTS=ON -DSNAPGOV_SANITIZE="$sanitize" -DSNAPGOV_FUZZ=$fuzz >/dev/null
+  -DSNAPGOV_BUILD_TESTS=ON -DSNAPGOV_SANITIZE="$sanitize" -DSNAPGOV_FUZZ=$fuzz \
+  -DCMAKE_UNITY_BUILD=ON >/dev/null
 cmake --build "$dir" -j"$jobs"
 ((build_only)) && exit 0
 

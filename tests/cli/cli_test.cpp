@@ -21,10 +21,6 @@ using namespace snapgov::testing;
 
 namespace {
 
-Run run_snapgov(const std::string& args) {
-    return run_command(std::string(SNAPGOV_BINARY) + " " + args);
-}
-
 const std::string kExamples = SNAPGOV_EXAMPLES;
 const std::string kNow = "--now 2026-11-24T12:00:00Z";
 

@@ -27,10 +27,6 @@ Run sh(const std::string& command) {
     return run_command(command);
 }
 
-Run run_snapgov(const std::string& args) {
-    return sh(std::string(SNAPGOV_BINARY) + " " + args);
-}
-
 // A key pair made by the real age-keygen; returns the public key.
 std::string keygen(const std::string& key_file) {
     const auto r = sh("age-keygen -o " + key_file);

@@ -11,11 +11,10 @@
 #include "tests/support/support.hpp"
 
 using namespace snapgov;
+using snapgov::testing::kNobody;
 using snapgov::testing::TempDir;
 
 namespace {
-
-constexpr uid_t kNobody = 65534;
 
 std::string write(const TempDir& dir, const std::string& name, const std::string& text,
                   mode_t mode) {

@@ -15,8 +15,8 @@ using snapgov::testing::Loop;
 namespace {
 
 /// A metrics server on 127.0.0.1 (a free port) on a loop of its own.
-struct Fixture {
-    explicit Fixture(MetricsLimits limits) {
+struct MetricsFixture {
+    explicit MetricsFixture(MetricsLimits limits) {
         server = loop.on_loop([&] {
             auto started = MetricsServer::start(
                 loop.io(), "127.0.0.1:0", [] { return std::string("snapgov_up 1\n"); }, limits);
@@ -25,14 +25,14 @@ struct Fixture {
         });
         port = server->port();
     }
-    ~Fixture() {
+    ~MetricsFixture() {
         loop.on_loop([&] {
             server.reset();
             return 0;
         });
     }
-    Fixture(const Fixture&) = delete;
-    Fixture& operator=(const Fixture&) = delete;
+    MetricsFixture(const MetricsFixture&) = delete;
+    MetricsFixture& operator=(const MetricsFixture&) = delete;
 
     /// A fresh client's response to `request`.
     [[nodiscard]] std::string get(const std::string& request) const {
@@ -46,7 +46,7 @@ struct Fixture {
     unsigned short port = 0;
 };
 
-MetricsLimits small_limits() {
+MetricsLimits small_metrics_limits() {
     MetricsLimits limits;
     limits.max_connections = 3;
     limits.read_timeout = 2s;
@@ -60,7 +60,7 @@ const std::string kGet = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 
 TEST_CASE("metrics: idle connections in every slot do not lock a scraper out",
           "[daemon][metrics]") {
-    Fixture f(small_limits());
+    MetricsFixture f(small_metrics_limits());
     std::vector<Client> idle;
     for (int i = 0; i < 6; ++i) {
         idle.push_back(Client::tcp(f.port));
@@ -75,9 +75,9 @@ TEST_CASE("metrics: idle connections in every slot do not lock a scraper out",
 }
 
 TEST_CASE("metrics: an idle connection is closed at the read timeout", "[daemon][metrics]") {
-    auto limits = small_limits();
+    auto limits = small_metrics_limits();
     limits.read_timeout = 300ms;
-    Fixture f(limits);
+    MetricsFixture f(limits);
     const auto idle = Client::tcp(f.port);
     const auto partial = Client::tcp(f.port);
     REQUIRE(partial.send_all("GET /metr"));
@@ -86,9 +86,9 @@ TEST_CASE("metrics: an idle connection is closed at the read timeout", "[daemon]
 }
 
 TEST_CASE("metrics: an oversized header and a request body are refused", "[daemon][metrics]") {
-    auto limits = small_limits();
+    auto limits = small_metrics_limits();
     limits.max_request_header = 1024;
-    Fixture f(limits);
+    MetricsFixture f(limits);
     CHECK_THAT(f.get("GET /metrics HTTP/1.1\r\nX-Pad: " + std::string(4096, 'a') + "\r\n\r\n"),
                Catch::StartsWith("HTTP/1.1 431"));
     CHECK_THAT(f.get("GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"),

@@ -20,14 +20,11 @@
 
 using namespace snapgov::dumps;
 namespace test = snapgov::testing;
+using snapgov::testing::exists;
+using snapgov::testing::kNobody;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0;
-}
 
 // Decrypts `path` with `id`; nullopt if it does not decrypt cleanly.
 std::optional<std::vector<std::uint8_t>> decrypt(const std::string& path,
@@ -485,8 +482,6 @@ TEST_CASE("recovery leaves an unreadable or malformed journal for attention, nam
 }
 
 namespace {
-
-constexpr uid_t kNobody = 65534;
 
 // Runs protect_file() on `file` in a child killed just before its read-back: the journal
 // then says `renamed` and `file.age` is complete. `damage` flips a ciphertext byte first.

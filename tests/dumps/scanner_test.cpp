@@ -20,6 +20,7 @@
 
 using namespace snapgov::dumps;
 namespace test = snapgov::testing;
+using snapgov::testing::kNobody;
 namespace fs = std::filesystem;
 
 namespace {
@@ -136,7 +137,6 @@ TEST_CASE("scan fails on a missing path", "[scan]") {
 }
 
 namespace {
-constexpr uid_t kNobody = 65534;
 
 void put(int fd, const std::string& text) {
     std::size_t done = 0;

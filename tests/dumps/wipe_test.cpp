@@ -14,13 +14,8 @@
 
 using namespace snapgov::dumps;
 namespace test = snapgov::testing;
-
-namespace {
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0;
-}
-} // namespace
+using snapgov::testing::exists;
+using snapgov::testing::kNobody;
 
 TEST_CASE("wiping a regular file overwrites and removes it", "[wipe]") {
     test::TempDir dir;
@@ -138,7 +133,6 @@ TEST_CASE("wipe refuses, before overwriting, a file it could not remove afterwar
           "[wipe][errors]") {
     // The wipe runs in a child that has become nobody (tests run as root, whom no directory
     // mode stops). Old behaviour: the file was zeroed, then the unlink failed.
-    constexpr uid_t kNobody = 65534;
     test::TempDir dir;
     const std::string root = dir.path().string();
     REQUIRE(::chmod(root.c_str(), 0755) == 0); // mkdtemp made it 0700

@@ -26,7 +26,7 @@ using namespace snapgov::testing;
 
 namespace {
 
-const TimePoint kNow = parse_rfc3339("2026-11-24T12:00:00Z").value();
+const TimePoint kMemoryNow = parse_rfc3339("2026-11-24T12:00:00Z").value();
 
 // A test-driver host: VM `vm1` with checkpoint `s1` (external memory in `mem1`) and VM `vm2`
 // with checkpoint `s2` (external memory in `mem2`, a child `s2-child` that is current).
@@ -62,7 +62,7 @@ std::string host_xml(const std::string& mem1, const std::string& mem2) {
            "</node>";
 }
 
-struct Fixture {
+struct MemoryFixture {
     TempDir dir;
     dumps::X25519Identity identity = dumps::X25519Identity::generate().value();
     std::string mem1 = dir.str("snapshots/vm1/s1.mem");
@@ -73,7 +73,7 @@ struct Fixture {
     std::shared_ptr<const providers::ProviderRegistry> registry =
         std::make_shared<const providers::ProviderRegistry>(providers::builtin_registry().value());
 
-    explicit Fixture(policies::MemoryState state) {
+    explicit MemoryFixture(policies::MemoryState state) {
         data1 = write_dump(mem1, 300 * 1024);
         data2 = write_dump(mem2, 70 * 1024);
         std::ofstream(dir.str("host.xml")) << host_xml(mem1, mem2);
@@ -97,7 +97,7 @@ struct Fixture {
         Engine engine(std::make_shared<const policies::Config>(config), registry);
         PassOptions options;
         options.dry_run = dry_run;
-        return engine.enforce(kNow, options);
+        return engine.enforce(kMemoryNow, options);
     }
 
     [[nodiscard]] std::string decrypt(const std::string& age_file) const {
@@ -141,7 +141,7 @@ const Checkpoint* find(const Inventory& inv, const std::string& vm, const std::s
 
 TEST_CASE("enforce encrypts memory dumps; the violation is gone and the dump decrypts",
           "[engine][memory]") {
-    Fixture f(policies::MemoryState::encrypt);
+    MemoryFixture f(policies::MemoryState::encrypt);
     const PassResult pass = f.enforce();
     REQUIRE(pass.results.size() == 2);
     for (const auto& r : pass.results) {
@@ -175,9 +175,9 @@ TEST_CASE("enforce encrypts memory dumps; the violation is gone and the dump dec
 
 TEST_CASE("enforce wipes memory dumps and redefines the checkpoints disk-only",
           "[engine][memory]") {
-    Fixture f(policies::MemoryState::wipe);
+    MemoryFixture f(policies::MemoryState::wipe);
     Engine engine(std::make_shared<const policies::Config>(f.config), f.registry);
-    const PassResult pass = engine.enforce(kNow, {});
+    const PassResult pass = engine.enforce(kMemoryNow, {});
     REQUIRE(pass.results.size() == 2);
     for (const auto& r : pass.results) {
         INFO(r.summary());
@@ -207,7 +207,7 @@ TEST_CASE("enforce wipes memory dumps and redefines the checkpoints disk-only",
 TEST_CASE("a memory file that is not a memory dump is neither encrypted nor wiped",
           "[engine][memory][safety]") {
     for (const auto state : {policies::MemoryState::encrypt, policies::MemoryState::wipe}) {
-        Fixture f(state);
+        MemoryFixture f(state);
         const std::string impostor = write_dump(f.mem1, 4096, /*magic=*/false);
         const PassResult pass = f.enforce();
         const auto& r =
@@ -226,7 +226,7 @@ TEST_CASE("a memory file that is not a memory dump is neither encrypted nor wipe
 
 TEST_CASE("memory actions stay under the blast-radius cap; dry-run touches nothing",
           "[engine][memory][safety]") {
-    Fixture f(policies::MemoryState::encrypt);
+    MemoryFixture f(policies::MemoryState::encrypt);
     const PassResult dry = f.enforce(/*dry_run=*/true);
     REQUIRE(dry.results.size() == 2);
     CHECK(dry.results[0].outcome == Outcome::dry_run);
@@ -244,7 +244,7 @@ TEST_CASE("memory actions stay under the blast-radius cap; dry-run touches nothi
 
 TEST_CASE("orphan dumps are wiped only when every provider was collected, and not if recent",
           "[engine][orphans]") {
-    Fixture f(policies::MemoryState::keep);
+    MemoryFixture f(policies::MemoryState::keep);
     const std::string old_orphan = f.dir.str("snapshots/left/old.mem");
     write_dump(old_orphan, 8192);
     const std::string fresh = f.dir.str("snapshots/left/fresh.mem");
@@ -286,7 +286,7 @@ TEST_CASE("orphan dumps are wiped only when every provider was collected, and no
 }
 
 TEST_CASE("orphans: encrypt turns an orphan into FILE.age", "[engine][orphans]") {
-    Fixture f(policies::MemoryState::keep);
+    MemoryFixture f(policies::MemoryState::keep);
     const std::string orphan = f.dir.str("snapshots/left/old.mem");
     const std::string data = write_dump(orphan, 100 * 1024);
     f.config.memory_dumps.scan_paths = {f.dir.str("snapshots/left")};
@@ -302,7 +302,7 @@ TEST_CASE("orphans: encrypt turns an orphan into FILE.age", "[engine][orphans]")
 
 TEST_CASE("the memory file of a checkpoint deleted by the pass is handled in the same pass",
           "[engine][orphans]") {
-    Fixture f(policies::MemoryState::keep);
+    MemoryFixture f(policies::MemoryState::keep);
     policies::Policy deny;
     deny.name = "deny-vm1";
     deny.mode = policies::Mode::enforce;
@@ -345,7 +345,7 @@ TEST_CASE("an orphan known only by a Hyper-V name is reported with the reason, n
           "[engine][orphans][safety]") {
     for (const auto action : {policies::OrphanAction::wipe, policies::OrphanAction::encrypt}) {
         INFO("orphans: " << policies::to_string(action));
-        Fixture f(policies::MemoryState::keep);
+        MemoryFixture f(policies::MemoryState::keep);
         // A 19-byte text file named like Hyper-V saved state, old enough to be acted on.
         const std::string report = f.dir.str("snapshots/left/Report.VSV");
         const std::string content = write_dump(report, 19, /*magic=*/false);

@@ -67,13 +67,13 @@ private:
 };
 
 /// A policy over tests/data/libvirt_host.xml that deletes every checkpoint of `web-01`.
-struct Fixture {
+struct ObserverFixture {
     testing::TempDir dir;
     std::shared_ptr<const providers::ProviderRegistry> registry =
         std::make_shared<const providers::ProviderRegistry>(providers::builtin_registry().value());
     LoadedConfig loaded;
 
-    explicit Fixture(std::size_t cap = 20) {
+    explicit ObserverFixture(std::size_t cap = 20) {
         const std::string policy =
             "providers:\n"
             "  - {name: lab, type: libvirt, uri: 'test://" SNAPGOV_TEST_DATA "/libvirt_host.xml'}\n"
@@ -91,7 +91,7 @@ struct Fixture {
 
 TEST_CASE("enforce reports each point of the pass to its observers, in order",
           "[engine][observer]") {
-    Fixture f;
+    ObserverFixture f;
     Engine engine(f.loaded.config, f.registry, {.config_sha256 = f.loaded.sha256});
     auto rec = std::make_shared<Recorder>();
     engine.add_observer(rec);
@@ -114,7 +114,7 @@ TEST_CASE("enforce reports each point of the pass to its observers, in order",
 }
 
 TEST_CASE("plan collects once and reports no action outcome", "[engine][observer]") {
-    Fixture f;
+    ObserverFixture f;
     Engine engine(f.loaded.config, f.registry);
     auto rec = std::make_shared<Recorder>();
     engine.add_observer(rec);
@@ -128,7 +128,7 @@ TEST_CASE("plan collects once and reports no action outcome", "[engine][observer
 }
 
 TEST_CASE("a failing observer is reported and the pass carries on", "[engine][observer]") {
-    Fixture f;
+    ObserverFixture f;
     Engine engine(f.loaded.config, f.registry);
     auto failing = std::make_shared<Recorder>("action");
     auto healthy = std::make_shared<Recorder>();
@@ -149,7 +149,7 @@ TEST_CASE("a failing observer is reported and the pass carries on", "[engine][ob
 }
 
 TEST_CASE("a dry run guards, acts on nothing and collects once", "[engine][observer]") {
-    Fixture f(1);
+    ObserverFixture f(1);
     Engine engine(f.loaded.config, f.registry);
     engine::PassOptions options;
     options.dry_run = true;
@@ -163,7 +163,7 @@ TEST_CASE("a dry run guards, acts on nothing and collects once", "[engine][obser
 
 TEST_CASE("an observer that fails to settle fails the pass, at once or when the caller settles",
           "[engine][observer]") {
-    Fixture f;
+    ObserverFixture f;
     SECTION("enforce settles before it returns: the error is the pass's") {
         Engine engine(f.loaded.config, f.registry);
         auto rec = std::make_shared<Recorder>("settle");

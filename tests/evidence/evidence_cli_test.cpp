@@ -22,10 +22,6 @@ namespace {
 const std::string kExamples = SNAPGOV_EXAMPLES;
 const std::string kNow = " --now 2026-11-24T12:00:00Z";
 
-Run run_snapgov(const std::string& args) {
-    return run_command(std::string(SNAPGOV_BINARY) + " " + args);
-}
-
 long long count_rows(const std::string& db_path) {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(db_path.c_str(), &db) == SQLITE_OK);

@@ -36,12 +36,12 @@ void tamper(const std::string& path, const std::string& sql) {
 }
 
 /// A ledger of three passes of four records each (12 records), signed when `key` is given.
-struct Fixture {
+struct LedgerFixture {
     testing::TempDir dir;
     std::string path = dir.str("evidence.db");
     std::unique_ptr<SigningKey> key;
 
-    explicit Fixture(bool sign = false) {
+    explicit LedgerFixture(bool sign = false) {
         if (sign) {
             key = std::make_unique<SigningKey>(SigningKey::generate().value());
         }
@@ -88,7 +88,7 @@ struct Fixture {
 } // namespace
 
 TEST_CASE("an untouched chain verifies", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     const auto r = f.check();
     CHECK(r.ok);
     CHECK(r.records == 12);
@@ -100,7 +100,7 @@ TEST_CASE("an untouched chain verifies", "[evidence]") {
 }
 
 TEST_CASE("the ledger file is created 0600 and a readable one is refused", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     struct stat st {};
     REQUIRE(::stat(f.path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
@@ -111,7 +111,7 @@ TEST_CASE("the ledger file is created 0600 and a readable one is refused", "[evi
 }
 
 TEST_CASE("a record edited in the file is caught at its seq", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     tamper(f.path, "UPDATE records SET body='{\"policy\":\"p\",\"vm\":\"other\"}' WHERE seq=6");
     const auto r = f.check();
     CHECK_FALSE(r.ok);
@@ -120,7 +120,7 @@ TEST_CASE("a record edited in the file is caught at its seq", "[evidence]") {
 }
 
 TEST_CASE("an edited record with its hash recomputed breaks the next link", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     // The attacker rewrites record 6 and its hash, but not record 7's prev_hash.
     auto store = SqliteStore::open(f.path, SqliteStore::Mode::read).value();
     Record six;
@@ -139,7 +139,7 @@ TEST_CASE("an edited record with its hash recomputed breaks the next link", "[ev
 }
 
 TEST_CASE("a deleted record is caught at its seq", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     tamper(f.path, "DELETE FROM records WHERE seq=5");
     const auto r = f.check();
     CHECK_FALSE(r.ok);
@@ -148,7 +148,7 @@ TEST_CASE("a deleted record is caught at its seq", "[evidence]") {
 }
 
 TEST_CASE("an inserted record is caught where the chain breaks", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     // Make room at seq 5 and insert a well-formed record chained onto record 4: the old
     // record 5, now 6, no longer matches (its hash covers its seq) nor chains onto it.
     tamper(f.path, "UPDATE records SET seq=seq+1000 WHERE seq>=5;"
@@ -176,7 +176,7 @@ TEST_CASE("an inserted record is caught where the chain breaks", "[evidence]") {
 }
 
 TEST_CASE("two reordered records are caught at the first of them", "[evidence]") {
-    Fixture f;
+    LedgerFixture f;
     tamper(f.path, "UPDATE records SET seq=-1 WHERE seq=7;"
                    "UPDATE records SET seq=7 WHERE seq=8;"
                    "UPDATE records SET seq=8 WHERE seq=-1;");
@@ -186,7 +186,7 @@ TEST_CASE("two reordered records are caught at the first of them", "[evidence]")
 }
 
 TEST_CASE("signed heads verify with the right public key only", "[evidence]") {
-    Fixture f(true);
+    LedgerFixture f(true);
     const auto ok = f.check(f.key.get());
     CHECK(ok.ok);
     CHECK(ok.signatures == 3);
@@ -199,7 +199,7 @@ TEST_CASE("signed heads verify with the right public key only", "[evidence]") {
 }
 
 TEST_CASE("a chain rewritten from an edit onwards fails its signed head", "[evidence]") {
-    Fixture f(true);
+    LedgerFixture f(true);
     // The attacker edits record 2 and recomputes every later hash and link, without the key.
     auto store = SqliteStore::open(f.path, SqliteStore::Mode::read).value();
     std::vector<Record> all;
@@ -224,7 +224,7 @@ TEST_CASE("a chain rewritten from an edit onwards fails its signed head", "[evid
 }
 
 TEST_CASE("signatures removed are caught with --public-key", "[evidence]") {
-    Fixture f(true);
+    LedgerFixture f(true);
     tamper(f.path, "DELETE FROM signatures");
     CHECK(f.check().ok); // without a key to insist on, an unsigned chain is only unsigned
     const auto r = f.check(f.key.get());
@@ -234,7 +234,7 @@ TEST_CASE("signatures removed are caught with --public-key", "[evidence]") {
 }
 
 TEST_CASE("truncation is caught with --expect-head, and by a dangling signature", "[evidence]") {
-    Fixture f(true);
+    LedgerFixture f(true);
     const Head kept = f.head();
     CHECK(f.check(nullptr, ExpectedHead{kept.seq, kept.hash}).ok);
 

@@ -28,13 +28,13 @@ const TimePoint kNow = parse_rfc3339("2026-11-24T12:00:00Z").value();
 
 /// A policy over tests/data/libvirt_host.xml that deletes every checkpoint of `web-01`, with
 /// an `evidence:` section of `evidence_yaml`.
-struct Fixture {
+struct RecorderFixture {
     testing::TempDir dir;
     std::shared_ptr<const providers::ProviderRegistry> registry =
         std::make_shared<const providers::ProviderRegistry>(providers::builtin_registry().value());
     LoadedConfig loaded;
 
-    explicit Fixture(const std::string& evidence_yaml = "{host_id: test-host}") {
+    explicit RecorderFixture(const std::string& evidence_yaml = "{host_id: test-host}") {
         const std::string policy =
             "providers:\n"
             "  - {name: lab, type: libvirt, uri: 'test://" SNAPGOV_TEST_DATA "/libvirt_host.xml'}\n"
@@ -74,7 +74,7 @@ struct Fixture {
 } // namespace
 
 TEST_CASE("the default ledger is <state_dir>/evidence.db", "[evidence]") {
-    Fixture f("{}");
+    RecorderFixture f("{}");
     CHECK(f.loaded.config->evidence.path == f.dir.str("state") + "/evidence.db");
     CHECK(f.loaded.config->evidence.enabled);
     CHECK(f.loaded.config->evidence.heartbeat == Seconds(3600));
@@ -85,7 +85,7 @@ TEST_CASE("enforce records the pass, its findings and actions, and a signed head
     testing::TempDir keys;
     const auto key = evidence::SigningKey::generate().value();
     REQUIRE(key.write_private(keys.str("key.pem")));
-    Fixture f("{host_id: test-host, signing_key: " + keys.str("key.pem") + "}");
+    RecorderFixture f("{host_id: test-host, signing_key: " + keys.str("key.pem") + "}");
     const PassResult pass = f.run(false);
     REQUIRE(pass.count(Outcome::done) >= 2);
     CHECK(pass.errors.empty());
@@ -123,7 +123,7 @@ TEST_CASE("enforce records the pass, its findings and actions, and a signed head
 }
 
 TEST_CASE("identical passes add no rows until a heartbeat counts them", "[evidence]") {
-    Fixture f("{host_id: test-host, heartbeat: 1h}");
+    RecorderFixture f("{host_id: test-host, heartbeat: 1h}");
     f.run(true);
     const auto first = f.counts();
     CHECK(first.at("finding") > 0);
@@ -157,7 +157,7 @@ TEST_CASE("identical passes add no rows until a heartbeat counts them", "[eviden
 }
 
 TEST_CASE("with heartbeat 0s every identical pass is one heartbeat record", "[evidence]") {
-    Fixture f("{host_id: test-host, heartbeat: 0s}");
+    RecorderFixture f("{host_id: test-host, heartbeat: 0s}");
     f.run(true);
     const int base = f.counts()["all"];
     f.run(true);
@@ -170,7 +170,7 @@ TEST_CASE("with heartbeat 0s every identical pass is one heartbeat record", "[ev
 TEST_CASE("a ledger that cannot be written stops every action (fail closed)", "[evidence]") {
     testing::TempDir other;
     const std::string blocked = other.write("not-a-folder", "x").string() + "/evidence.db";
-    Fixture f("{host_id: test-host, path: " + blocked + "}");
+    RecorderFixture f("{host_id: test-host, path: " + blocked + "}");
     const PassResult pass = f.run(false);
     CHECK(pass.count(Outcome::done) == 0);
     REQUIRE_FALSE(pass.results.empty());
@@ -185,13 +185,13 @@ TEST_CASE("a ledger that cannot be written stops every action (fail closed)", "[
 }
 
 TEST_CASE("plan records nothing, and evidence can be turned off", "[evidence]") {
-    Fixture f;
+    RecorderFixture f;
     Engine engine(f.loaded.config, f.registry, {.config_sha256 = f.loaded.sha256});
     engine.add_observer(evidence::make_recorder(f.loaded.config));
     (void)engine.plan(kNow);
     CHECK_FALSE(std::filesystem::exists(f.loaded.config->evidence.path));
 
-    Fixture off("{enabled: false}");
+    RecorderFixture off("{enabled: false}");
     CHECK(evidence::make_recorder(off.loaded.config) == nullptr);
     (void)off.run(false);
     CHECK_FALSE(std::filesystem::exists(off.loaded.config->evidence.path));
@@ -234,7 +234,7 @@ TEST_CASE("a record body stays valid JSON when a string holds bytes that are not
 
 TEST_CASE("a pass's end is committed on a thread of its own: settle and the next pass wait",
           "[evidence]") {
-    Fixture f;
+    RecorderFixture f;
     Engine engine(f.loaded.config, f.registry, {.config_sha256 = f.loaded.sha256});
     engine.add_observer(evidence::make_recorder(f.loaded.config));
     PassOptions options;

@@ -1,5 +1,6 @@
 #include "tests/support/support.hpp"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,11 @@
 
 namespace snapgov::testing {
 namespace fs = std::filesystem;
+
+bool exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
 
 TempDir::TempDir(const std::string& prefix) {
     std::string tmpl = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();

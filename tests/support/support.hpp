@@ -5,7 +5,15 @@
 #include <filesystem>
 #include <string>
 
+#include <sys/types.h>
+
 namespace snapgov::testing {
+
+/// The unprivileged `nobody` user and group on Debian: owner of "someone else's" files.
+inline constexpr uid_t kNobody = 65534;
+
+/// Whether `path` names anything (lstat: a dangling link counts).
+bool exists(const std::string& path);
 
 /// A fresh folder under the system's temporary directory, removed with everything in it
 /// when the object goes away.
@@ -40,6 +48,13 @@ struct Run {
 
 /// Runs `command` with /bin/sh, capturing stdout and stderr.
 [[nodiscard]] Run run_command(const std::string& command);
+
+#ifdef SNAPGOV_BINARY
+/// Runs the snapgov binary under test (the targets that define SNAPGOV_BINARY) with `args`.
+[[nodiscard]] inline Run run_snapgov(const std::string& args) {
+    return run_command(std::string(SNAPGOV_BINARY) + " " + args);
+}
+#endif
 
 /// Writes a fake memory dump of `size` bytes: libvirt's save-image magic (or, with
 /// `magic = false`, plain text) followed by random bytes, dated two hours back (written when
