@@ -213,7 +213,7 @@ TEST_CASE("usage mistakes are named: unknown command, empty --now, a folder as p
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::StartsWith("snapgov: unknown command 'frobnicate'; the commands "
                                         "are: policy, inventory, plan, enforce, daemon, status, "
-                                        "dump, evidence (see snapgov --help)"));
+                                        "dump, checkpoint, evidence (see snapgov --help)"));
     r = run_snapgov("policy chek " + demo_policy());
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::StartsWith("snapgov policy: unknown command 'chek'; the commands "
