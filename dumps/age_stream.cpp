@@ -473,17 +473,13 @@ Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
 
 Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& check,
                              unsigned threads) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) {
-        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                    "cannot open " + path + " to verify it: " + errno_text(errno));
-    }
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto fd = open_uncached(path);
+    if (!fd)
+        return tl::unexpected(fd.error());
     AgeStreamOptions so;
     so.threads = threads;
     so.input_name = path;
-    return age_verify_readback(fd.get(), check, so);
+    return age_verify_readback(fd->get(), check, so);
 }
 
 namespace {

@@ -203,20 +203,16 @@ Result<Journal> load(int dir_fd, const std::string& file) {
 // Size and SHA-256 of a file as stored, read back after asking the kernel to drop its
 // cached pages (so the check reads the device where the page cache allows).
 Result<std::pair<std::uint64_t, std::string>> hash_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) {
-        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                    "cannot open " + path + " to verify it: " + errno_text(errno));
-    }
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto fd = open_uncached(path);
+    if (!fd)
+        return tl::unexpected(fd.error());
     auto sha = detail::Sha256::create();
     if (!sha)
         return tl::unexpected(sha.error());
     std::vector<std::uint8_t> buf(4 << 20);
     std::uint64_t total = 0;
     for (;;) {
-        auto n = read_full(fd.get(), buf, path);
+        auto n = read_full(fd->get(), buf, path);
         if (!n)
             return tl::unexpected(n.error());
         if (*n == 0)

@@ -140,16 +140,32 @@ private:
     Clock::time_point last_ = Clock::now();
 };
 
-int run_create(const CheckpointOptions& o, const Context& context) {
-    const auto loaded = load(o.config, *context.registry);
+/// The policy file and --timeout, read for `command`; nullopt once the error is printed.
+struct Prepared {
+    engine::LoadedConfig loaded;
+    std::chrono::seconds timeout{};
+};
+std::optional<Prepared> prepare(const CheckpointOptions& o, const Context& context,
+                                std::string_view command) {
+    auto loaded = load(o.config, *context.registry);
     if (!loaded) {
-        return kError;
+        return std::nullopt;
     }
     const auto timeout = parse_duration(o.timeout);
     if (!timeout || timeout->count() <= 0) {
-        return report_error("create", "--timeout: give a positive duration such as 30m");
+        (void)report_error(command, "--timeout: give a positive duration such as 30m");
+        return std::nullopt;
     }
-    const policies::Config& config = *loaded->config;
+    return Prepared{std::move(*loaded), *timeout};
+}
+
+int run_create(const CheckpointOptions& o, const Context& context) {
+    const auto prepared = prepare(o, context, "create");
+    if (!prepared) {
+        return kError;
+    }
+    const auto timeout = &prepared->timeout;
+    const policies::Config& config = *prepared->loaded.config;
     std::vector<dumps::X25519Recipient> recipients;
     for (const auto& text : config.memory_dumps.recipients) {
         auto r = dumps::X25519Recipient::parse(text);
@@ -365,19 +381,16 @@ Result<std::string> image_domain_xml(int fd, std::span<const dumps::X25519Identi
 }
 
 int run_revert(const CheckpointOptions& o, const Context& context) {
-    const auto loaded = load(o.config, *context.registry);
-    if (!loaded) {
+    const auto prepared = prepare(o, context, "revert");
+    if (!prepared) {
         return kError;
     }
-    const auto timeout = parse_duration(o.timeout);
-    if (!timeout || timeout->count() <= 0) {
-        return report_error("revert", "--timeout: give a positive duration such as 30m");
-    }
+    const auto timeout = &prepared->timeout;
     auto ids = dumps::load_identity_file(o.identity);
     if (!ids) {
         return report_error("revert", ids.error().message);
     }
-    auto target = find_vm(*loaded->config, o.provider, o.vm);
+    auto target = find_vm(*prepared->loaded.config, o.provider, o.vm);
     if (!target) {
         return report_error("revert", target.error().message);
     }
