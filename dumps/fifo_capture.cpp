@@ -56,8 +56,9 @@ class CaptureState {
 public:
     explicit CaptureState(FifoAbort abort) : abort_(std::move(abort)) {}
 
+    /// Marks the capture failed; while the writer still runs, also makes it stop.
     void abort(const std::string& why) {
-        if (aborted_.exchange(true)) {
+        if (aborted_.exchange(true) || writer_done.load()) {
             return;
         }
         log::warning("aborting the memory capture: " + why);

@@ -186,7 +186,7 @@ TEST_CASE("capture_save_image reads both opens of a FIFO and leaves only a verif
 }
 
 TEST_CASE("capture_save_image fails closed: a failing writer or a changed header leaves no "
-          "file, and the abort hook is called when encryption stops",
+          "file",
           "[age][fifo]") {
     test::TempDir dir;
     const Key key = keygen(dir);
@@ -221,7 +221,7 @@ TEST_CASE("capture_save_image fails closed: a failing writer or a changed header
             [&](const std::string&) { aborted = true; });
         REQUIRE_FALSE(r);
         CHECK(r.error().code == snapgov::ErrorCode::verification);
-        CHECK(aborted);
+        CHECK_FALSE(aborted); // found once the writer had returned: nothing left to abort
         CHECK(nothing_left());
     }
     SECTION("a regular file where the FIFO goes is refused and kept") {
@@ -260,6 +260,37 @@ TEST_CASE("a capture times out, aborts the writer and still drains the FIFO", "[
         });
     REQUIRE_FALSE(r);
     CHECK(aborted.load());
+    CHECK_FALSE(std::filesystem::exists(o.fifo_path));
+    CHECK_FALSE(std::filesystem::exists(o.ciphertext_path + ".partial"));
+}
+
+TEST_CASE("a stream that is not a save image stops the encryption, which aborts the writer",
+          "[fifo]") {
+    test::TempDir dir;
+    const Key key = keygen(dir);
+    FifoCaptureOptions o;
+    o.fifo_path = dir.file("vm.mem");
+    o.ciphertext_path = dir.file("vm.mem.age");
+    o.recipients = {key.recipient};
+    std::atomic<bool> aborted{false};
+    const auto garbage = test::random_data(5 * 1024 * 1024);
+    auto r = capture_save_image(
+        o,
+        [&]() -> snapgov::Result<void> {
+            UniqueFd fd(::open(o.fifo_path.c_str(), O_WRONLY | O_CLOEXEC));
+            (void)write_all(fd.get(), garbage, o.fifo_path);
+            // A hypervisor still busy: returns only once aborted (or after 10 s).
+            for (int i = 0; i < 1000 && !aborted.load(); ++i)
+                ::usleep(10000);
+            return snapgov::fail(snapgov::ErrorCode::provider, "job aborted");
+        },
+        [&](const std::string& why) {
+            CHECK_THAT(why, Catch::StartsWith("encryption failed"));
+            aborted.store(true);
+        });
+    REQUIRE_FALSE(r);
+    CHECK(aborted.load());
+    CHECK_THAT(r.error().message, Catch::Contains("LibvirtQemudPart"));
     CHECK_FALSE(std::filesystem::exists(o.fifo_path));
     CHECK_FALSE(std::filesystem::exists(o.ciphertext_path + ".partial"));
 }

@@ -8,6 +8,8 @@
 #      whose embedded XML is the VM's; `snapgov plan` finds it compliant (memory_state: encrypt).
 #   2. SIGKILL snapgov mid-stream (c2): libvirt fails the checkpoint, the VM runs on, no
 #      plaintext anywhere; a re-run removes the leftovers and succeeds.
+#   2b. a stalled capture times out: libvirt's job is aborted, the VM runs, nothing stays.
+#   2c. --disk-only: no memory, nothing in the folder.
 #   3. revert c1: refused while the VM runs; with --force the VM runs again from c1's memory,
 #      on a fresh overlay of c1's disk.
 # Usage: libvirt_qemu_checkpoint_test.sh SNAPGOV
@@ -135,6 +137,40 @@ check "a re-run removes the leftovers (said on stderr) and succeeds" \
   bash -c "[[ $c2_rc == 0 ]] && grep -q 'left by an interrupted earlier run' '$work/c2b.out'"
 check "then the folder holds c1.mem.age and c2.mem.age only" \
   bash -c "[[ \$(ls -A '$snap' | tr '\n' ' ') == 'c1.mem.age c2.mem.age ' ]]"
+
+# --- 2b. timeout -------------------------------------------------------------------------
+# libvirt's I/O helper (a child of this test's private libvirtd) is stopped mid-stream, so
+# the capture stalls: after --timeout snapgov aborts libvirt's job and keeps draining; the
+# helper is let go once snapgov said so. Nothing may stay: no .age, no FIFO, no checkpoint.
+fifo=$snap/t1.mem
+t0=$(date +%s.%N)
+"$snapgov" checkpoint create -c "$work/c.yaml" "$vm" t1 --dir "$snap" --timeout 2s > "$work/t1.out" 2>&1 &
+sg=$!
+helper=""
+for _ in $(seq 1 3000); do
+  helper=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 | cut -d/ -f3 || true)
+  [[ -n $helper ]] && break
+done
+[[ -n $helper ]] && grep -q libvirt_iohelper "/proc/$helper/cmdline" && kill -STOP "$helper"
+for _ in $(seq 1 100); do grep -q 'aborting the memory capture: timeout' "$work/t1.out" && break; sleep 0.1; done
+[[ -n $helper ]] && kill -CONT "$helper" 2>/dev/null
+set +e
+wait "$sg"; t1_rc=$?
+set -e
+t1=$(date +%s.%N)
+cat "$work/t1.out"
+echo "the timed-out create took $(echo "$t1 - $t0" | bc) s"
+check "a stalled capture times out: snapgov aborts libvirt's job and exits 2" \
+  bash -c "[[ -n '$helper' && $t1_rc == 2 ]] && grep -q 'did not finish before the timeout' '$work/t1.out'"
+check "after the timeout: the VM runs, no checkpoint t1, no t1 file in the folder" \
+  bash -c "[[ \$(virsh domstate '$vm') == running ]] && ! virsh -q snapshot-list '$vm' --name | grep -qx t1 && [[ \$(ls -A '$snap' | tr '\n' ' ') == 'c1.mem.age c2.mem.age ' ]]"
+
+# --- 2c. disk-only ------------------------------------------------------------------------
+set +e
+"$snapgov" checkpoint create -c "$work/c.yaml" "$vm" d1 --disk-only > "$work/d1.out" 2>&1; d1_rc=$?
+set -e
+check "--disk-only takes a checkpoint without memory and writes nothing in the folder" \
+  bash -c "[[ $d1_rc == 0 ]] && virsh snapshot-dumpxml '$vm' d1 | grep -q \"<memory snapshot='no'/>\" && [[ \$(ls -A '$snap' | tr '\n' ' ') == 'c1.mem.age c2.mem.age ' ]]"
 
 # --- 3. revert ----------------------------------------------------------------------------
 set +e
