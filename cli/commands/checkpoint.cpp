@@ -115,6 +115,17 @@ Result<Target> find_vm(const policies::Config& config, const std::string& provid
     return fail(ErrorCode::not_found, "no VM called '" + vm + "' on " + tried);
 }
 
+// libvirt's test driver keeps checkpoints in memory and writes no memory file: nothing
+// would arrive in the FIFO, and it cannot delete metadata only to undo the checkpoint.
+std::optional<std::string> refuse_test_driver(const Target& target) {
+    if (target.uri.starts_with("test:")) {
+        return "provider '" + target.provider + "' uses libvirt's test driver (" + target.uri +
+               "), which writes no memory and takes no external checkpoints: checkpoint "
+               "create and revert need libvirtd with QEMU";
+    }
+    return std::nullopt;
+}
+
 std::string dir_for(const CheckpointOptions& o) {
     const fs::path dir = o.dir.empty() ? fs::path(kDefaultDirRoot) / o.vm : fs::path(o.dir);
     std::error_code ec;
@@ -182,6 +193,9 @@ int run_create(const CheckpointOptions& o, const Context& context) {
     auto target = find_vm(config, o.provider, o.vm);
     if (!target) {
         return report_error("create", target.error().message);
+    }
+    if (auto refused = refuse_test_driver(*target)) {
+        return report_error("create", *refused);
     }
     virDomainPtr domain = target->domain.get();
     auto exists = lv::has_checkpoint(domain, o.name);
@@ -394,6 +408,9 @@ int run_revert(const CheckpointOptions& o, const Context& context) {
     if (!target) {
         return report_error("revert", target.error().message);
     }
+    if (auto refused = refuse_test_driver(*target)) {
+        return report_error("revert", *refused);
+    }
     virDomainPtr domain = target->domain.get();
     auto files = lv::checkpoint_files(domain, o.name);
     if (!files) {
@@ -522,10 +539,21 @@ int run_revert(const CheckpointOptions& o, const Context& context) {
         fifo = dumps::UniqueFd();
         restore_thread.join();
     }
+    if (restored && !fed) {
+        // libvirt took what it was given, but the file did not authenticate to its end
+        // (truncated or altered): a VM running from it is not the checkpoint. Stop it.
+        const auto stopped = lv::destroy_domain(domain);
+        restored = fail(ErrorCode::crypto,
+                        fed.error().message + "; the VM had started from it and was stopped " +
+                            (stopped ? "again" : "(failed: " + stopped.error().message + ")"));
+    }
     if (!restored || !fed) {
         std::string message = !restored ? restored.error().message : fed.error().message;
         if (!restored && !fed) {
             message += " (feeding the image: " + fed.error().message + ")";
+        }
+        for (const auto& d : overlays) {
+            (void)::unlink(d.file.c_str()); // never used: the VM did not start on it
         }
         return report_error("revert", message +
                                           "; the VM is not running (start it with "
