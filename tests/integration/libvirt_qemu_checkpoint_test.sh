@@ -98,25 +98,30 @@ set -e
 check "snapgov plan finds c1 compliant under memory_state: encrypt (exit 0)" test "$plan_rc" -eq 0
 
 # --- 2. SIGKILL mid-stream ----------------------------------------------------------------
-# snapgov is stopped as soon as its FIFO exists, and let run in small steps until libvirt's
-# I/O helper (a process other than snapgov and libvirtd) has the FIFO open: the stream (about
-# 0.8 MB) cannot pass the FIFO's 64 KiB while snapgov is stopped, so the kill lands mid-stream.
+# The stream (about 0.8 MB) cannot pass the FIFO's 64 KiB while snapgov is stopped, so once
+# libvirt's I/O helper has the FIFO open, a kill lands mid-stream.
+# catch_helper SG FIFO: stops snapgov (PID SG) once FIFO exists and lets it run in small
+# steps until a process other than snapgov and libvirtd (libvirt's I/O helper) has FIFO open;
+# prints that process's PID and command line, and leaves snapgov stopped.
+catch_helper() {
+  local sg=$1 fifo=$2 fd="" _
+  for _ in $(seq 1 2000); do [[ -p $fifo ]] && break; sleep 0.001; done
+  kill -STOP "$sg"
+  for _ in $(seq 1 200); do
+    fd=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
+    if [[ -n $fd ]]; then
+      fd=$(cut -d/ -f3 <<<"$fd")
+      echo "$fd $(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null || true)"
+      return 0
+    fi
+    kill -CONT "$sg"; sleep 0.002; kill -STOP "$sg"
+  done
+}
 fifo=$snap/c2.mem
 "$snapgov" checkpoint create -c "$work/c.yaml" "$vm" c2 --dir "$snap" > "$work/c2.out" 2>&1 &
 sg=$!
-for _ in $(seq 1 2000); do [[ -p $fifo ]] && break; sleep 0.001; done
-kill -STOP "$sg"
-writer=""
-writer_cmd=""
-for _ in $(seq 1 200); do
-  writer=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
-  if [[ -n $writer ]]; then
-    writer_cmd=$(tr '\0' ' ' < "/proc/$(cut -d/ -f3 <<<"$writer")/cmdline" 2>/dev/null || true)
-    break
-  fi
-  kill -CONT "$sg"; sleep 0.002; kill -STOP "$sg"
-done
-echo "writer of the FIFO: ${writer:-none} ${writer_cmd}"
+writer_cmd=$(catch_helper "$sg" "$fifo")
+echo "writer of the FIFO: ${writer_cmd:-none}"
 kill -KILL "$sg"; wait "$sg" 2>/dev/null || true
 check "the kill landed mid-stream (libvirt's I/O helper had the FIFO open)" \
   grep -q libvirt_iohelper <<<"$writer_cmd"
@@ -146,14 +151,14 @@ fifo=$snap/t1.mem
 t0=$(date +%s.%N)
 "$snapgov" checkpoint create -c "$work/c.yaml" "$vm" t1 --dir "$snap" --timeout 2s > "$work/t1.out" 2>&1 &
 sg=$!
-helper=""
-for _ in $(seq 1 3000); do
-  helper=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 | cut -d/ -f3 || true)
-  [[ -n $helper ]] && break
-done
-[[ -n $helper ]] && grep -q libvirt_iohelper "/proc/$helper/cmdline" && kill -STOP "$helper"
+helper=$(catch_helper "$sg" "$fifo")
+echo "writer of the FIFO: ${helper:-none}"
+helper=${helper%% *}
+# The helper blocks on the full FIFO while snapgov is stopped: it is there to be stopped.
+[[ -n $helper ]] && kill -STOP "$helper"
+kill -CONT "$sg"
 for _ in $(seq 1 100); do grep -q 'aborting the memory capture: timeout' "$work/t1.out" && break; sleep 0.1; done
-[[ -n $helper ]] && kill -CONT "$helper" 2>/dev/null
+if [[ -n $helper ]]; then kill -CONT "$helper" 2>/dev/null || true; fi
 set +e
 wait "$sg"; t1_rc=$?
 set -e
