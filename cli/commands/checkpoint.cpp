@@ -293,6 +293,9 @@ public:
                       "encrypted to memory_dumps.recipients as libvirt writes it, into "
                       "DIR/NAME.mem.age");
         add_common(*o_.create);
+        o_.create->footer("Exit codes: 0 created; 2 error: then no plaintext, no partial .age and "
+                          "no half-made checkpoint remain, and the VM runs on. Progress on "
+                          "stderr; see docs/memory-dumps.md.");
         o_.create->add_option("--description", o_.description, "the checkpoint's description");
         o_.create->add_flag("--disk-only", o_.disk_only, "no memory: disk overlays only");
         o_.create->add_option("--dir", o_.dir,
@@ -302,6 +305,8 @@ public:
             "revert", "restore a checkpoint made by 'checkpoint create': disks on a fresh "
                       "overlay, memory decrypted straight into libvirt");
         add_common(*o_.revert);
+        o_.revert->footer("Exit codes: 0 the VM runs from the checkpoint; 2 error. libvirt's "
+                          "current checkpoint is not changed.");
         o_.revert->add_option("-i,--identity", o_.identity, "age identity file")->required();
         o_.revert->add_flag("--force", o_.force,
                             "stop the VM first if it runs (its current state is lost)");

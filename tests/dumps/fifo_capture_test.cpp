@@ -138,6 +138,15 @@ TEST_CASE("an input shorter than its head and trailer fails the encryption", "[a
 
 namespace {
 
+// A capture into `dir`: the FIFO vm.mem, the ciphertext vm.mem.age.
+FifoCaptureOptions capture_options(const test::TempDir& dir, const Key& key) {
+    FifoCaptureOptions o;
+    o.fifo_path = dir.file("vm.mem");
+    o.ciphertext_path = dir.file("vm.mem.age");
+    o.recipients = {key.recipient};
+    return o;
+}
+
 // Writes `s` into the FIFO as libvirt 9.0 does: one open for the stream, close, then a second
 // open for the final header.
 snapgov::Result<void> libvirt_like_writer(const std::string& fifo, const Stream& s) {
@@ -164,10 +173,7 @@ TEST_CASE("capture_save_image reads both opens of a FIFO and leaves only a verif
           "[age][interop][fifo]") {
     test::TempDir dir;
     const Key key = keygen(dir);
-    FifoCaptureOptions o;
-    o.fifo_path = dir.file("vm.mem");
-    o.ciphertext_path = dir.file("vm.mem.age");
-    o.recipients = {key.recipient};
+    FifoCaptureOptions o = capture_options(dir, key);
     const Stream s = make_stream(3 * 1024 * 1024 + 123);
     auto r = capture_save_image(
         o, [&] { return libvirt_like_writer(o.fifo_path, s); }, [](const std::string&) {});
@@ -190,10 +196,7 @@ TEST_CASE("capture_save_image fails closed: a failing writer or a changed header
           "[age][fifo]") {
     test::TempDir dir;
     const Key key = keygen(dir);
-    FifoCaptureOptions o;
-    o.fifo_path = dir.file("vm.mem");
-    o.ciphertext_path = dir.file("vm.mem.age");
-    o.recipients = {key.recipient};
+    FifoCaptureOptions o = capture_options(dir, key);
     auto nothing_left = [&] {
         return !std::filesystem::exists(o.fifo_path) &&
                !std::filesystem::exists(o.ciphertext_path) &&
@@ -237,10 +240,7 @@ TEST_CASE("capture_save_image fails closed: a failing writer or a changed header
 TEST_CASE("a capture times out, aborts the writer and still drains the FIFO", "[fifo]") {
     test::TempDir dir;
     const Key key = keygen(dir);
-    FifoCaptureOptions o;
-    o.fifo_path = dir.file("vm.mem");
-    o.ciphertext_path = dir.file("vm.mem.age");
-    o.recipients = {key.recipient};
+    FifoCaptureOptions o = capture_options(dir, key);
     o.timeout = std::chrono::seconds(1);
     std::atomic<bool> aborted{false};
     const Stream s = make_stream(64 * 1024);
@@ -268,10 +268,7 @@ TEST_CASE("a stream that is not a save image stops the encryption, which aborts 
           "[fifo]") {
     test::TempDir dir;
     const Key key = keygen(dir);
-    FifoCaptureOptions o;
-    o.fifo_path = dir.file("vm.mem");
-    o.ciphertext_path = dir.file("vm.mem.age");
-    o.recipients = {key.recipient};
+    FifoCaptureOptions o = capture_options(dir, key);
     std::atomic<bool> aborted{false};
     const auto garbage = test::random_data(5 * 1024 * 1024);
     auto r = capture_save_image(
