@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -289,5 +291,31 @@ TEST_CASE("a stream that is not a save image stops the encryption, which aborts 
     CHECK(aborted.load());
     CHECK_THAT(r.error().message, Catch::Contains("LibvirtQemudPart"));
     CHECK_FALSE(std::filesystem::exists(o.fifo_path));
+    CHECK_FALSE(std::filesystem::exists(o.ciphertext_path + ".partial"));
+}
+
+TEST_CASE("a write error while encrypting (the file size limit, as a full disk would) fails "
+          "closed: nothing is left",
+          "[fifo]") {
+    test::TempDir dir;
+    const Key key = keygen(dir);
+    FifoCaptureOptions o = capture_options(dir, key);
+    const Stream s = make_stream(3 * 1024 * 1024);
+    // Writes past 512 KiB fail with EFBIG instead of raising SIGXFSZ; restored afterwards.
+    rlimit before{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = before;
+    small.rlim_cur = 512 * 1024;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    auto r = capture_save_image(
+        o, [&] { return libvirt_like_writer(o.fifo_path, s); }, [](const std::string&) {});
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &before) == 0);
+    std::signal(SIGXFSZ, old_handler);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == snapgov::ErrorCode::io);
+    CHECK_THAT(r.error().message, Catch::Contains(o.ciphertext_path + ".partial"));
+    CHECK_FALSE(std::filesystem::exists(o.fifo_path));
+    CHECK_FALSE(std::filesystem::exists(o.ciphertext_path));
     CHECK_FALSE(std::filesystem::exists(o.ciphertext_path + ".partial"));
 }
