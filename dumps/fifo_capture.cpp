@@ -265,15 +265,19 @@ Result<FifoCaptureReport> capture_save_image(const FifoCaptureOptions& options,
     // Held until the end: remove_capture_leftovers() in another process leaves it alone.
     (void)::flock(out.get(), LOCK_EX | LOCK_NB);
     bool renamed = false;
+    bool fifo_made = false; // only ours is removed: whatever else is there may be a dump
     auto fail_closed = [&](const Error& e) -> tl::unexpected<Error> {
         remove_quietly(renamed ? final_path : partial);
-        remove_quietly(fifo_path);
+        if (fifo_made) {
+            remove_quietly(fifo_path);
+        }
         return tl::unexpected(e);
     };
     if (::mkfifo(fifo_path.c_str(), 0600) != 0) {
         return fail_closed(
             {ErrorCode::io, "cannot create the FIFO " + fifo_path + ": " + errno_text(errno)});
     }
+    fifo_made = true;
     // Opened before libvirt is called, read-write: libvirt's two opens never wait for a
     // reader, and the gap between them is never an end of file.
     UniqueFd fifo(::open(fifo_path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
