@@ -103,18 +103,26 @@ check "snapgov plan finds c1 compliant under memory_state: encrypt (exit 0)" tes
 # catch_helper SG FIFO: stops snapgov (PID SG) once FIFO exists and lets it run in small
 # steps until a process other than snapgov and libvirtd (libvirt's I/O helper) has FIFO open;
 # prints that process's PID and command line, and leaves snapgov stopped.
+# Each step lets snapgov run about 2 ms, then looks for the helper for 0.3 s: once snapgov has
+# asked libvirt, the helper appears and stays (blocked on the full FIFO) while snapgov is
+# stopped, so it is found before snapgov runs again. Prints nothing if snapgov ended first.
 catch_helper() {
-  local sg=$1 fifo=$2 fd="" _
+  local sg=$1 fifo=$2 fd="" _ _try
   for _ in $(seq 1 2000); do [[ -p $fifo ]] && break; sleep 0.001; done
-  kill -STOP "$sg"
-  for _ in $(seq 1 200); do
-    fd=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
-    if [[ -n $fd ]]; then
-      fd=$(cut -d/ -f3 <<<"$fd")
-      echo "$fd $(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null || true)"
-      return 0
-    fi
-    kill -CONT "$sg"; sleep 0.002; kill -STOP "$sg"
+  kill -STOP "$sg" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    for _try in 1 2 3 4 5 6; do
+      fd=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
+      if [[ -n $fd ]]; then
+        fd=$(cut -d/ -f3 <<<"$fd")
+        echo "$fd $(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null || true)"
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill -CONT "$sg" 2>/dev/null || return 0
+    sleep 0.002
+    kill -STOP "$sg" 2>/dev/null || return 0
   done
 }
 fifo=$snap/c2.mem
@@ -122,7 +130,7 @@ fifo=$snap/c2.mem
 sg=$!
 writer_cmd=$(catch_helper "$sg" "$fifo")
 echo "writer of the FIFO: ${writer_cmd:-none}"
-kill -KILL "$sg"; wait "$sg" 2>/dev/null || true
+kill -KILL "$sg" 2>/dev/null || true; wait "$sg" 2>/dev/null || true
 check "the kill landed mid-stream (libvirt's I/O helper had the FIFO open)" \
   grep -q libvirt_iohelper <<<"$writer_cmd"
 for _ in $(seq 1 100); do
@@ -155,8 +163,8 @@ helper=$(catch_helper "$sg" "$fifo")
 echo "writer of the FIFO: ${helper:-none}"
 helper=${helper%% *}
 # The helper blocks on the full FIFO while snapgov is stopped: it is there to be stopped.
-[[ -n $helper ]] && kill -STOP "$helper"
-kill -CONT "$sg"
+if [[ -n $helper ]]; then kill -STOP "$helper" 2>/dev/null || true; fi
+kill -CONT "$sg" 2>/dev/null || true
 for _ in $(seq 1 100); do grep -q 'aborting the memory capture: timeout' "$work/t1.out" && break; sleep 0.1; done
 if [[ -n $helper ]]; then kill -CONT "$helper" 2>/dev/null || true; fi
 set +e
