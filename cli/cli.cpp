@@ -94,6 +94,9 @@ int run(int argc, char** argv) {
     commands.push_back(make_daemon_command(app));
     commands.push_back(make_status_command(app));
     commands.push_back(make_dump_command(app));
+#ifdef SNAPGOV_WITH_LIBVIRT
+    commands.push_back(make_checkpoint_command(app));
+#endif
     commands.push_back(make_evidence_command(app));
 
     try {

@@ -79,6 +79,17 @@ std::optional<std::vector<std::uint8_t>> convert_bits(const std::vector<std::uin
 
 } // namespace
 
+std::string hex_encode(std::span<const std::uint8_t> data) {
+    static constexpr std::string_view kDigits = "0123456789abcdef";
+    std::string out;
+    out.reserve(data.size() * 2);
+    for (const auto b : data) {
+        out += kDigits[b >> 4];
+        out += kDigits[b & 15];
+    }
+    return out;
+}
+
 std::string base64_encode_raw(const std::vector<std::uint8_t>& data) {
     std::string out;
     out.reserve((data.size() * 4 + 2) / 3);

@@ -4,11 +4,15 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace snapgov::dumps {
+
+/// Lower-case hexadecimal of `data` (digests in reports and journals).
+[[nodiscard]] std::string hex_encode(std::span<const std::uint8_t> data);
 
 /// Encodes `data` as standard base64 without padding.
 [[nodiscard]] std::string base64_encode_raw(const std::vector<std::uint8_t>& data);

@@ -1,6 +1,7 @@
 #include "dumps/age_stream.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <future>
@@ -211,8 +212,15 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     if (!made)
         return tl::unexpected(made.error());
     std::vector<detail::ChaChaPoly>& aeads = *made;
-    // One byte beyond a full batch tells whether the batch's last chunk is the final one.
-    std::vector<std::uint8_t> in_cur(cap + 1), in_next(cap + 1);
+    // One byte beyond a full batch (and the trailer) tells whether the batch's last chunk is
+    // the final one.
+    const std::size_t keep = options.replace_head.size;
+    if (keep > kChunkSize || (keep > 0 && !options.replace_head.expect)) {
+        return fail(ErrorCode::internal, "age_encrypt: a head replacement needs at most one "
+                                         "chunk and a function that predicts it");
+    }
+    std::vector<std::uint8_t> in_cur(cap + keep + 1), in_next(cap + keep + 1);
+    std::vector<std::uint8_t> expected_head; // the head as rewritten, which the trailer must be
     // Two output buffers: the previous batch is written and hashed while this one is sealed.
     std::array<std::vector<std::uint8_t>, 2> outs{
         std::vector<std::uint8_t>(batch * kSealedChunkSize),
@@ -261,11 +269,31 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     auto got = fill(in_fd, in_cur, 0, options.input_name);
     if (!got)
         return tl::unexpected(got.error());
+    if (keep > 0) {
+        if (*got < 2 * keep) {
+            return fail(ErrorCode::verification,
+                        options.input_name + " ended after " + std::to_string(*got) +
+                            " bytes, before its head and final trailer (" + std::to_string(keep) +
+                            " bytes each): the writer failed or stopped");
+        }
+        if (auto r = options.replace_head.expect({in_cur.data(), keep}); !r)
+            return tl::unexpected(r.error());
+        expected_head.assign(in_cur.begin(), in_cur.begin() + static_cast<std::ptrdiff_t>(keep));
+    }
     std::uint64_t counter = 0;
     FirstError seal_error;
     for (std::size_t k = 0;; ++k) {
-        const bool eof = *got <= cap;
-        const std::size_t data_len = eof ? *got : cap;
+        // The input's last `keep` bytes are the trailer: never part of the payload.
+        const bool eof = *got <= cap + keep;
+        const std::size_t data_len = eof ? *got - keep : cap;
+        if (eof && keep > 0 &&
+            !std::equal(expected_head.begin(), expected_head.end(), in_cur.begin() + data_len)) {
+            return fail(ErrorCode::verification,
+                        "the last " + std::to_string(keep) + " bytes of " + options.input_name +
+                            " are not the final head expected from its first bytes (the writer "
+                            "changed more than it should, or the data is corrupt): nothing of it "
+                            "may be used");
+        }
         std::size_t chunks = (data_len + kChunkSize - 1) / kChunkSize;
         if (chunks == 0)
             chunks = 1; // an empty payload is one empty final chunk
@@ -298,8 +326,11 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         Result<void> flushed = flush(outs[(k + 1) % 2]);
         Result<std::size_t> next_got = std::size_t{0};
         if (!eof && flushed) {
-            in_next[0] = in_cur[cap];
-            next_got = fill(in_fd, in_next, 1, options.input_name);
+            // Not the end: the read filled the buffer, so what lies beyond the batch is the
+            // look-ahead byte and the bytes that could still be the trailer.
+            const std::size_t carry = *got - cap;
+            std::memcpy(in_next.data(), in_cur.data() + cap, carry);
+            next_got = fill(in_fd, in_next, carry, options.input_name);
         }
         pool.wait();
         if (plain_hashing.valid()) {
@@ -438,6 +469,17 @@ Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
     if (*n != 0)
         return mismatch("it has trailing data");
     return {};
+}
+
+Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& check,
+                             unsigned threads) {
+    auto fd = open_uncached(path);
+    if (!fd)
+        return tl::unexpected(fd.error());
+    AgeStreamOptions so;
+    so.threads = threads;
+    so.input_name = path;
+    return age_verify_readback(fd->get(), check, so);
 }
 
 namespace {

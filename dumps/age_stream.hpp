@@ -29,6 +29,18 @@ struct AgeStreamOptions {
     /// age_encrypt(): start write-back of each written batch (sync_file_range) so that the
     /// caller's final fsync has little left to do. A hint only: never a durability promise.
     bool start_writeback = false;
+    /// age_encrypt(): for an input whose writer sends its first `size` bytes again, final, after
+    /// everything else (libvirt rewrites a save image's header last; written into a FIFO, the
+    /// new header arrives after the stream). The last `size` bytes of the input (the trailer)
+    /// are not encrypted; the first `size` bytes are passed to `expect` before they are
+    /// sealed, which rewrites them in place into the trailer it predicts. Encryption fails
+    /// (ErrorCode::verification) unless the trailer equals the rewritten head byte for byte,
+    /// so the payload is exactly the final file without holding or re-sealing any chunk.
+    /// `size` 0 (the default): the whole input is the payload.
+    struct HeadReplacement {
+        std::size_t size = 0; ///< at most 64 KiB
+        std::function<Result<void>(std::span<std::uint8_t> head)> expect;
+    } replace_head;
 };
 
 class AgeReadbackCheck;
@@ -72,6 +84,12 @@ struct AgeEncryptStats {
 /// also the SHA-256 of the file. Decrypted scratch data is wiped before returning.
 [[nodiscard]] Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
                                                const AgeStreamOptions& options = {});
+
+/// age_verify_readback() of the file at `path`, its cached pages dropped first so that the
+/// check reads what storage returns. ErrorCode::not_found when the file is missing, io when it
+/// cannot be opened or read, verification when it differs.
+[[nodiscard]] Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& check,
+                                           unsigned threads);
 
 /// Failure classes of decryption, as the age conformance suite distinguishes them.
 enum class AgeFailure {

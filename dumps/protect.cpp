@@ -17,6 +17,7 @@
 #include "core/log.hpp"
 #include "core/private_state.hpp"
 #include "dumps/age_crypto.hpp"
+#include "dumps/age_encoding.hpp"
 #include "dumps/age_header.hpp"
 #include "dumps/scanner.hpp"
 #include "dumps/unique_fd.hpp"
@@ -56,13 +57,7 @@ struct Journal {
 };
 
 std::string hex(const detail::Key32& k) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (auto b : k) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
+    return hex_encode(k);
 }
 
 // Writes the journal atomically: temp file, fsync, rename over, fsync the directory.
@@ -208,20 +203,16 @@ Result<Journal> load(int dir_fd, const std::string& file) {
 // Size and SHA-256 of a file as stored, read back after asking the kernel to drop its
 // cached pages (so the check reads the device where the page cache allows).
 Result<std::pair<std::uint64_t, std::string>> hash_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) {
-        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                    "cannot open " + path + " to verify it: " + errno_text(errno));
-    }
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto fd = open_uncached(path);
+    if (!fd)
+        return tl::unexpected(fd.error());
     auto sha = detail::Sha256::create();
     if (!sha)
         return tl::unexpected(sha.error());
     std::vector<std::uint8_t> buf(4 << 20);
     std::uint64_t total = 0;
     for (;;) {
-        auto n = read_full(fd.get(), buf, path);
+        auto n = read_full(fd->get(), buf, path);
         if (!n)
             return tl::unexpected(n.error());
         if (*n == 0)
@@ -234,23 +225,6 @@ Result<std::pair<std::uint64_t, std::string>> hash_file(const std::string& path)
     if (!digest)
         return tl::unexpected(digest.error());
     return std::make_pair(total, hex(*digest));
-}
-
-// Re-reads the just-written ciphertext from storage (page cache dropped first) and checks it
-// is exactly what age_encrypt() wrote: the header compared, the chunks authenticated on the
-// worker pool. Equivalent to comparing the SHA-256, without a second serial hash pass.
-Result<void> read_back(const std::string& path, const AgeReadbackCheck& check, unsigned threads) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) {
-        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
-                    "cannot open " + path + " to verify it: " + errno_text(errno));
-    }
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
-    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    AgeStreamOptions so;
-    so.threads = threads;
-    so.input_name = path;
-    return age_verify_readback(fd.get(), check, so);
 }
 
 bool matches(const Journal& j, const std::string& path) {
@@ -973,7 +947,7 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
 
     if (options.before_readback)
         options.before_readback(j.ciphertext);
-    if (auto r = read_back(j.ciphertext, *stats.readback, options.threads); !r) {
+    if (auto r = age_verify_file(j.ciphertext, *stats.readback, options.threads); !r) {
         return failed(r.error().with_context("verification of " + j.ciphertext +
                                              " failed (storage error?); it was removed and the "
                                              "plaintext kept"),

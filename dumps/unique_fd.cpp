@@ -15,6 +15,17 @@ std::string errno_text(int err) {
     return text;
 }
 
+Result<UniqueFd> open_uncached(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid()) {
+        return fail(errno == ENOENT ? ErrorCode::not_found : ErrorCode::io,
+                    "cannot open " + path + " to verify it: " + errno_text(errno));
+    }
+    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
+    (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    return fd;
+}
+
 Result<std::size_t> read_full(int fd, std::span<std::uint8_t> buf, const std::string& what) {
     std::size_t done = 0;
     while (done < buf.size()) {

@@ -23,6 +23,11 @@ using snapgov::UniqueFd;
 [[nodiscard]] Result<void> write_all(int fd, std::span<const std::uint8_t> data,
                                      const std::string& what);
 
+/// Opens `path` read-only (no symlink) and asks the kernel to drop its cached pages, so that a
+/// check reads what storage returns where the page cache allows. ErrorCode::not_found when
+/// it is missing, io otherwise.
+[[nodiscard]] Result<UniqueFd> open_uncached(const std::string& path);
+
 /// fsync()s the directory that contains `path`, so a rename or unlink in it is durable.
 [[nodiscard]] Result<void> fsync_parent_dir(const std::string& path);
 

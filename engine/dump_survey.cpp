@@ -19,9 +19,12 @@ constexpr auto kRecentDump = std::chrono::minutes(10);
 policies::DumpFileState file_state_on_disk(const std::string& path) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-        return policies::DumpFileState::plaintext;
-    }
-    if (errno != ENOENT) {
+        // A FIFO holds nothing at rest: `snapgov checkpoint create` streams the memory through
+        // one at this path into FILE.age, and a killed run may leave it behind.
+        if (!S_ISFIFO(st.st_mode)) {
+            return policies::DumpFileState::plaintext;
+        }
+    } else if (errno != ENOENT) {
         return policies::DumpFileState::unknown; // cannot tell: treated as plaintext
     }
     if (::lstat((path + ".age").c_str(), &st) == 0) {

@@ -415,6 +415,13 @@ private:
                     detail = "memory dump " + file_list(cp.memory_files) +
                              " is kept in the clear; the policy wants it " +
                              (wipe ? "wiped" : "encrypted");
+                    if (!wipe && host_.type == "libvirt") {
+                        // Encrypting afterwards leaves the plaintext on disk for a while,
+                        // and an overwrite may not reach it on SSDs or copy-on-write storage.
+                        detail += " (it was written in plaintext first: take the next "
+                                  "checkpoints with 'snapgov checkpoint create', which "
+                                  "encrypts the memory as libvirt writes it)";
+                    }
                 }
             } else if (host_.capabilities.clear_memory_state) {
                 detail =

@@ -26,7 +26,7 @@ test_pkgs=(libvirt-clients age python3 openssl clang-format nodejs dpkg-dev man-
 # The ASan/UBSan build and the fuzz targets (scripts/sanitize.sh, scripts/fuzz.sh): clang-14
 # with its sanitizer and libFuzzer runtimes.
 sanitizer_pkgs=(clang-14 libclang-rt-14-dev libfuzzer-14-dev)
-integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils)
+integration_pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils inotify-tools)
 
 want=("${build_pkgs[@]}")
 with_integration=0

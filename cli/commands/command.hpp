@@ -87,5 +87,8 @@ void add_now_option(CLI::App& command, std::string& now);
 [[nodiscard]] std::unique_ptr<Command> make_status_command(CLI::App& app);
 [[nodiscard]] std::unique_ptr<Command> make_dump_command(CLI::App& app);
 [[nodiscard]] std::unique_ptr<Command> make_evidence_command(CLI::App& app);
+#ifdef SNAPGOV_WITH_LIBVIRT
+[[nodiscard]] std::unique_ptr<Command> make_checkpoint_command(CLI::App& app);
+#endif
 
 } // namespace snapgov::cli

@@ -7,9 +7,10 @@
 
 # The commands below each command path (`snapgov`, `snapgov dump`, ...).
 declare -gA _snapgov_commands=(
-    ["snapgov"]="policy inventory plan enforce daemon status dump evidence"
+    ["snapgov"]="policy inventory plan enforce daemon status dump checkpoint evidence"
     ["snapgov policy"]="check"
     ["snapgov dump"]="encrypt decrypt wipe scan recover"
+    ["snapgov checkpoint"]="create revert"
     ["snapgov evidence"]="keygen verify head export"
 )
 
@@ -30,6 +31,9 @@ declare -gA _snapgov_options=(
     ["snapgov dump wipe"]="-h --help --format --log-level"
     ["snapgov dump scan"]="-h --help -c --config --format --log-level"
     ["snapgov dump recover"]="-h --help --state-dir --format --list --settle --keep-plaintext --keep-ciphertext --forget -i --identity --log-level"
+    ["snapgov checkpoint"]="-h --help --log-level"
+    ["snapgov checkpoint create"]="-h --help -c --config --provider --timeout --description --disk-only --dir --log-level"
+    ["snapgov checkpoint revert"]="-h --help -c --config --provider --timeout -i --identity --force --log-level"
     ["snapgov evidence"]="-h --help --log-level"
     ["snapgov evidence keygen"]="-h --help -o --output --log-level"
     ["snapgov evidence verify"]="-h --help -c --config --public-key --expect-head --format --host --log-level"
@@ -38,13 +42,16 @@ declare -gA _snapgov_options=(
 )
 
 # What the positional arguments of a command path are: file, age (a .age file), path (file
-# or folder), yaml (a policy file). Commands not listed take none.
+# or folder), yaml (a policy file), text (a VM or checkpoint name: no closed set, so file
+# names, like readline's default). Commands not listed take none.
 declare -gA _snapgov_positionals=(
     ["snapgov policy check"]=yaml
     ["snapgov dump encrypt"]=file
     ["snapgov dump decrypt"]=age
     ["snapgov dump wipe"]=file
     ["snapgov dump scan"]=path
+    ["snapgov checkpoint create"]=text
+    ["snapgov checkpoint revert"]=text
 )
 
 # Options that take a value, and what the value is: a word list, or file, dir, yaml, now, id,
@@ -66,6 +73,8 @@ declare -gA _snapgov_values=(
     [--public-key]=file
     [--expect-head]=text
     [--host]=text
+    [--provider]=text [--description]=text [--timeout]=text
+    [--dir]=dir
     [--since]=now [--until]=now
     ["snapgov evidence export --format"]="json csv oscal"
 )

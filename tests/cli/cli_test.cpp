@@ -209,7 +209,7 @@ TEST_CASE("usage mistakes are named: unknown command, empty --now, a folder as p
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::StartsWith("snapgov: unknown command 'frobnicate'; the commands "
                                         "are: policy, inventory, plan, enforce, daemon, status, "
-                                        "dump, evidence (see snapgov --help)"));
+                                        "dump, checkpoint, evidence (see snapgov --help)"));
     r = run_snapgov("policy chek " + demo_policy());
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Catch::StartsWith("snapgov policy: unknown command 'chek'; the commands "
@@ -251,6 +251,30 @@ TEST_CASE("policy check accepts the demo policy and --help works", "[cli]") {
     const auto help = run_snapgov("--help");
     CHECK(help.exit_code == 0);
     CHECK_THAT(help.out, Catch::Contains("enforce"));
+}
+
+TEST_CASE("checkpoint create/revert name what stops them: test driver, unknown VM, no "
+          "identity",
+          "[cli][checkpoint]") {
+    const auto help = run_snapgov("checkpoint --help");
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, Catch::Contains("create") && Catch::Contains("revert"));
+    // The demo host is libvirt's test driver, which writes no memory into the FIFO.
+    auto r = run_snapgov("checkpoint create -c " + demo_policy() + " prod-web-01 c1");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("uses libvirt's test driver") &&
+                          Catch::Contains("need libvirtd with QEMU"));
+    r = run_snapgov("checkpoint create -c " + demo_policy() + " no-such-vm c1");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("no VM called 'no-such-vm' on "));
+    r = run_snapgov("checkpoint create -c " + demo_policy() + " --provider nope prod-web-01 c1");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("no libvirt provider called 'nope'"));
+    r = run_snapgov("checkpoint create -c " + demo_policy() + " --timeout 0s prod-web-01 c1");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--timeout"));
+    r = run_snapgov("checkpoint revert -c " + demo_policy() + " prod-web-01 c1");
+    CHECK(r.exit_code == 2); // -i is required
 }
 
 TEST_CASE("inventory --format json lists VMs and checkpoints with ages", "[cli]") {

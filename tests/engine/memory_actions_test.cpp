@@ -173,6 +173,21 @@ TEST_CASE("enforce encrypts memory dumps; the violation is gone and the dump dec
     CHECK(hint);
 }
 
+TEST_CASE("a FIFO at a memory path (snapgov checkpoint create streaming) beside FILE.age counts "
+          "as encrypted, and nothing acts on it",
+          "[engine][memory]") {
+    Fixture f(policies::MemoryState::encrypt);
+    fs::remove(f.mem1);
+    REQUIRE(::mkfifo(f.mem1.c_str(), 0600) == 0);
+    std::ofstream(f.mem1 + ".age") << "age-encryption.org/v1\n";
+    const PassResult pass = f.enforce(true);
+    CHECK(pass.plan.violations() == 1); // s2's dump, in the clear
+    for (const auto& r : pass.results) {
+        CHECK(r.action.checkpoint != "s1");
+    }
+    CHECK(fs::is_fifo(f.mem1));
+}
+
 TEST_CASE("enforce wipes memory dumps and redefines the checkpoints disk-only",
           "[engine][memory]") {
     MemoryFixture f(policies::MemoryState::wipe);

@@ -415,6 +415,12 @@ TEST_CASE("an encrypted dump complies with memory_state: encrypt and says how to
     CHECK(clear.actions[0].kind == ActionKind::encrypt_memory);
     CHECK_THAT(clear.actions[0].reason,
                Catch::Contains("snapgov dump decrypt -i IDENTITY_FILE /dumps/ext.mem.age"));
+    // It was written in plaintext first: the finding points at the command that avoids that.
+    REQUIRE(clear.findings.size() == 1);
+    CHECK_THAT(clear.findings[0].detail,
+               Catch::StartsWith("memory dump /dumps/ext.mem is kept in the clear; the policy "
+                                 "wants it encrypted (it was written in plaintext first: take "
+                                 "the next checkpoints with 'snapgov checkpoint create'"));
 
     // Under wipe, the encrypted dump must still go.
     facts.files["/dumps/ext.mem"] = DumpFileState::encrypted;
@@ -422,6 +428,11 @@ TEST_CASE("an encrypted dump complies with memory_state: encrypt and says how to
     CHECK(wipe.violations() == 1);
     REQUIRE(wipe.actions.size() == 1);
     CHECK(wipe.actions[0].kind == ActionKind::wipe_memory);
+    // A dump in the clear under wipe gets no create hint: its memory is to go, not be kept.
+    facts.files["/dumps/ext.mem"] = DumpFileState::plaintext;
+    const auto wipe_clear = evaluate(inv, {memory_policy("w", MemoryState::wipe)}, {}, kNow, facts);
+    REQUIRE(wipe_clear.findings.size() == 1);
+    CHECK_THAT(wipe_clear.findings[0].detail, !Catch::Contains("checkpoint create"));
 }
 
 TEST_CASE("a missing memory file: nothing to encrypt, but wipe still redefines the checkpoint",
