@@ -176,7 +176,7 @@ TEST_CASE("enforce encrypts memory dumps; the violation is gone and the dump dec
 TEST_CASE("a FIFO at a memory path (snapgov checkpoint create streaming) beside FILE.age counts "
           "as encrypted, and nothing acts on it",
           "[engine][memory]") {
-    Fixture f(policies::MemoryState::encrypt);
+    MemoryFixture f(policies::MemoryState::encrypt);
     fs::remove(f.mem1);
     REQUIRE(::mkfifo(f.mem1.c_str(), 0600) == 0);
     std::ofstream(f.mem1 + ".age") << "age-encryption.org/v1\n";
