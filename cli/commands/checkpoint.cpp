@@ -20,6 +20,7 @@
 
 #include "cli/commands/command.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "dumps/age_keys.hpp"
 #include "dumps/age_stream.hpp"
 #include "dumps/fifo_capture.hpp"
@@ -55,7 +56,7 @@ struct CheckpointOptions {
 };
 
 int report_error(std::string_view command, const std::string& message) {
-    std::cerr << "snapgov checkpoint " << command << ": " << message << "\n";
+    std::cerr << "snapgov checkpoint " << command << ": " << escape_text(message) << "\n";
     return kError;
 }
 
@@ -143,7 +144,8 @@ public:
             return;
         }
         last_ = now;
-        std::fprintf(stderr, "snapgov: %s: %s so far\n", label_.c_str(), mib(done).c_str());
+        std::fprintf(stderr, "snapgov: %s: %s so far\n", escape_text(label_).c_str(),
+                     mib(done).c_str());
     }
 
 private:
@@ -272,9 +274,9 @@ int run_create(const CheckpointOptions& o, const Context& context) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", seconds);
-    print("created checkpoint " + o.name + " of " + o.vm + ": memory " +
+    print("created checkpoint " + escape_text(o.name) + " of " + escape_text(o.vm) + ": memory " +
           std::to_string(report->image_bytes) + " bytes (" + mib(report->image_bytes) +
-          ") encrypted to " + capture.ciphertext_path + ", " +
+          ") encrypted to " + escape_text(capture.ciphertext_path) + ", " +
           std::to_string(report->ciphertext_bytes) + " bytes, sha256 " + report->ciphertext_sha256 +
           ", in " + took + "\n");
     return kOk;
@@ -570,11 +572,12 @@ int run_revert(const CheckpointOptions& o, const Context& context) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", seconds);
-    std::string text = "reverted " + o.vm + " to checkpoint " + o.name + ": " +
-                       std::to_string(*fed) + " bytes of memory decrypted from " + ciphertext +
-                       " straight into libvirt in " + took + "\n";
+    std::string text = "reverted " + escape_text(o.vm) + " to checkpoint " + escape_text(o.name) +
+                       ": " + std::to_string(*fed) + " bytes of memory decrypted from " +
+                       escape_text(ciphertext) + " straight into libvirt in " + took + "\n";
     for (const auto& d : overlays) {
-        text += "  disk " + d.target + " now runs on the new overlay " + d.file + "\n";
+        text += "  disk " + escape_text(d.target) + " now runs on the new overlay " +
+                escape_text(d.file) + "\n";
     }
     text += "  libvirt's current checkpoint was not changed\n";
     print(text);
