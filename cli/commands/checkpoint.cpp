@@ -99,6 +99,14 @@ Result<Target> find_vm(const policies::Config& config, const std::string& provid
             }
             return tl::unexpected(domain.error());
         }
+        if (uri.starts_with("test:")) {
+            // libvirt's test driver keeps checkpoints in memory and writes no memory file: nothing
+            // would arrive in the FIFO, and it cannot delete metadata only to undo the checkpoint.
+            return fail(ErrorCode::unsupported,
+                        "provider '" + spec.name + "' uses libvirt's test driver (" + uri +
+                            "), which writes no memory and takes no external checkpoints: "
+                            "checkpoint create and revert need libvirtd with QEMU");
+        }
         if (!lv::memory_files_are_local(uri)) {
             return fail(ErrorCode::unsupported,
                         "provider '" + spec.name + "' (" + uri +
@@ -114,17 +122,6 @@ Result<Target> find_vm(const policies::Config& config, const std::string& provid
                         : "the policy file has no libvirt provider called '" + provider + "'");
     }
     return fail(ErrorCode::not_found, "no VM called '" + vm + "' on " + tried);
-}
-
-// libvirt's test driver keeps checkpoints in memory and writes no memory file: nothing
-// would arrive in the FIFO, and it cannot delete metadata only to undo the checkpoint.
-std::optional<std::string> refuse_test_driver(const Target& target) {
-    if (target.uri.starts_with("test:")) {
-        return "provider '" + target.provider + "' uses libvirt's test driver (" + target.uri +
-               "), which writes no memory and takes no external checkpoints: checkpoint "
-               "create and revert need libvirtd with QEMU";
-    }
-    return std::nullopt;
 }
 
 std::string dir_for(const CheckpointOptions& o) {
@@ -195,9 +192,6 @@ int run_create(const CheckpointOptions& o, const Context& context) {
     auto target = find_vm(config, o.provider, o.vm);
     if (!target) {
         return report_error("create", target.error().message);
-    }
-    if (auto refused = refuse_test_driver(*target)) {
-        return report_error("create", *refused);
     }
     virDomainPtr domain = target->domain.get();
     auto exists = lv::has_checkpoint(domain, o.name);
@@ -414,9 +408,6 @@ int run_revert(const CheckpointOptions& o, const Context& context) {
     auto target = find_vm(*prepared->loaded.config, o.provider, o.vm);
     if (!target) {
         return report_error("revert", target.error().message);
-    }
-    if (auto refused = refuse_test_driver(*target)) {
-        return report_error("revert", *refused);
     }
     virDomainPtr domain = target->domain.get();
     auto files = lv::checkpoint_files(domain, o.name);
