@@ -4,7 +4,11 @@
  * real binary at a chosen, durable point of an operation: what a crash or kill -9 leaves.
  * With $SNAPGOV_TEST_KILL_AT_WIPE_END set, it kills the process when a wipe calls fallocate
  * (dumps/wipe.cpp: the whole file overwritten and synced, its first block last, and not yet
- * deallocated nor unlinked): the last moment of a wipe. */
+ * deallocated nor unlinked): the last moment of a wipe.
+ * With $SNAPGOV_TEST_STOP_AT_FIFO_READ set to a path, the process stops itself (SIGSTOP) right
+ * after its first read that returns data from the FIFO at that path: `snapgov checkpoint
+ * create` is then held mid-stream, with libvirt's writer blocked on the full FIFO, for as
+ * long as the test wants, whatever the machine's load. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int rename(const char* from, const char* to) {
@@ -44,4 +49,32 @@ int fallocate(int fd, int mode, off_t offset, off_t len) {
     if (getenv("SNAPGOV_TEST_KILL_AT_WIPE_END") != NULL)
         raise(SIGKILL);
     return real(fd, mode, offset, len);
+}
+
+/* Whether fd is the FIFO at `path` (compared by the link in /proc/self/fd). */
+static int is_fifo_at(int fd, const char* path) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return 0;
+    char link[64];
+    char target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    return strcmp(target, path) == 0;
+}
+
+ssize_t read(int fd, void* buf, size_t count) {
+    static ssize_t (*real)(int, void*, size_t);
+    static int stopped;
+    if (real == NULL)
+        real = (ssize_t(*)(int, void*, size_t))dlsym(RTLD_NEXT, "read");
+    const ssize_t r = real(fd, buf, count);
+    const char* fifo = getenv("SNAPGOV_TEST_STOP_AT_FIFO_READ");
+    if (r > 0 && fifo != NULL && !__atomic_load_n(&stopped, __ATOMIC_SEQ_CST) &&
+        is_fifo_at(fd, fifo) && !__atomic_exchange_n(&stopped, 1, __ATOMIC_SEQ_CST))
+        raise(SIGSTOP);
+    return r;
 }

@@ -12,9 +12,11 @@
 #   2c. --disk-only: no memory, nothing in the folder.
 #   3. revert c1: refused while the VM runs; with --force the VM runs again from c1's memory,
 #      on a fresh overlay of c1's disk.
-# Usage: libvirt_qemu_checkpoint_test.sh SNAPGOV
+# Usage: libvirt_qemu_checkpoint_test.sh SNAPGOV STOP_SHIM
+# STOP_SHIM: tests/cli/kill_at_step.c built (LD_PRELOAD), which holds snapgov mid-stream.
 set -euo pipefail
 snapgov=$1
+stop_shim=$2
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 for tool in age age-keygen qemu-img virsh inotifywait; do
@@ -98,35 +100,32 @@ set -e
 check "snapgov plan finds c1 compliant under memory_state: encrypt (exit 0)" test "$plan_rc" -eq 0
 
 # --- 2. SIGKILL mid-stream ----------------------------------------------------------------
-# The stream (about 0.8 MB) cannot pass the FIFO's 64 KiB while snapgov is stopped, so once
-# libvirt's I/O helper has the FIFO open, a kill lands mid-stream.
-# catch_helper SG FIFO: stops snapgov (PID SG) once FIFO exists and lets it run in small
-# steps until a process other than snapgov and libvirtd (libvirt's I/O helper) has FIFO open;
-# prints that process's PID and command line, and leaves snapgov stopped.
-# Each step lets snapgov run about 2 ms, then looks for the helper for 0.3 s: once snapgov has
-# asked libvirt, the helper appears and stays (blocked on the full FIFO) while snapgov is
-# stopped, so it is found before snapgov runs again. Prints nothing if snapgov ended first.
+# The stop shim (LD_PRELOAD) stops snapgov (SIGSTOP) right after its first read of data from
+# the FIFO: the stream (about 0.8 MB) cannot pass the FIFO's 64 KiB while snapgov is stopped,
+# so libvirt's I/O helper is blocked writing and a kill lands mid-stream, whatever the load.
+# catch_helper SG FIFO: waits until snapgov (PID SG) has stopped itself, then prints the PID
+# and command line of the process other than snapgov and libvirtd that has FIFO open
+# (libvirt's I/O helper). Prints nothing if snapgov ended or never stopped within 60 s.
 catch_helper() {
-  local sg=$1 fifo=$2 fd="" _ _try
-  for _ in $(seq 1 2000); do [[ -p $fifo ]] && break; sleep 0.001; done
-  kill -STOP "$sg" 2>/dev/null || return 0
+  local sg=$1 fifo=$2 fd="" _
+  for _ in $(seq 1 600); do
+    [[ -e /proc/$sg ]] || return 0
+    [[ $(awk '{print $3}' "/proc/$sg/stat" 2>/dev/null) == T ]] && break
+    sleep 0.1
+  done
   for _ in $(seq 1 100); do
-    for _try in 1 2 3 4 5 6; do
-      fd=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
-      if [[ -n $fd ]]; then
-        fd=$(cut -d/ -f3 <<<"$fd")
-        echo "$fd $(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null || true)"
-        return 0
-      fi
-      sleep 0.05
-    done
-    kill -CONT "$sg" 2>/dev/null || return 0
-    sleep 0.002
-    kill -STOP "$sg" 2>/dev/null || return 0
+    fd=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
+    if [[ -n $fd ]]; then
+      fd=$(cut -d/ -f3 <<<"$fd")
+      echo "$fd $(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null || true)"
+      return 0
+    fi
+    sleep 0.05
   done
 }
 fifo=$snap/c2.mem
-"$snapgov" checkpoint create -c "$work/c.yaml" "$vm" c2 --dir "$snap" > "$work/c2.out" 2>&1 &
+LD_PRELOAD=$stop_shim SNAPGOV_TEST_STOP_AT_FIFO_READ=$fifo \
+  "$snapgov" checkpoint create -c "$work/c.yaml" "$vm" c2 --dir "$snap" > "$work/c2.out" 2>&1 &
 sg=$!
 writer_cmd=$(catch_helper "$sg" "$fifo")
 echo "writer of the FIFO: ${writer_cmd:-none}"
@@ -157,7 +156,8 @@ check "then the folder holds c1.mem.age and c2.mem.age only" \
 # helper is let go once snapgov said so. Nothing may stay: no .age, no FIFO, no checkpoint.
 fifo=$snap/t1.mem
 t0=$(date +%s.%N)
-"$snapgov" checkpoint create -c "$work/c.yaml" "$vm" t1 --dir "$snap" --timeout 2s > "$work/t1.out" 2>&1 &
+LD_PRELOAD=$stop_shim SNAPGOV_TEST_STOP_AT_FIFO_READ=$fifo \
+  "$snapgov" checkpoint create -c "$work/c.yaml" "$vm" t1 --dir "$snap" --timeout 2s > "$work/t1.out" 2>&1 &
 sg=$!
 helper=$(catch_helper "$sg" "$fifo")
 echo "writer of the FIFO: ${helper:-none}"
