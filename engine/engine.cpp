@@ -4,6 +4,7 @@
 #include <deque>
 #include <iterator>
 #include <set>
+#include <stdexcept>
 
 #include "core/log.hpp"
 #include "dumps/dump_commands.hpp"
@@ -76,7 +77,8 @@ struct Engine::Recovery {
 Engine::Engine(std::shared_ptr<const policies::Config> config,
                std::shared_ptr<const providers::ProviderRegistry> registry, EngineOptions options)
     : config_(std::move(config)), options_(std::move(options)),
-      pool_(config_->providers, std::move(registry), options_.max_backoff) {}
+      pool_(config_->providers, std::move(registry), options_.max_backoff,
+            {.collect_only = options_.collect_only}) {}
 
 void Engine::add_observer(std::shared_ptr<PassObserver> observer) {
     observers_.add(std::move(observer));
@@ -177,6 +179,9 @@ Engine::Recovery Engine::recover_interrupted(const Inventory& inventory) {
 PassResult Engine::enforce(TimePoint now, const PassOptions& options) {
     const auto started = std::chrono::steady_clock::now();
     PassResult pass;
+    if (options_.collect_only && !options.dry_run) {
+        throw std::logic_error("an engine made for collections only cannot enforce");
+    }
     pass.now = now;
     pass.scope = options.scope;
     pass.mode = options.dry_run ? PassMode::dry_run : PassMode::enforce;

@@ -21,6 +21,10 @@ namespace snapgov::engine {
 struct EngineOptions {
     Seconds max_backoff{300};  ///< longest wait before retrying a failed provider
     std::string config_sha256; ///< of the policy file, for observers (PassStart)
+    /// The caller runs only plan(), collect() and dry-run passes (`snapgov plan`, `inventory`):
+    /// providers are created for collections only (providers::ProviderUse), and enforce()
+    /// without `dry_run` throws std::logic_error.
+    bool collect_only = false;
 };
 
 /// Runs passes over one immutable configuration. Owns one provider instance per configured

@@ -70,8 +70,8 @@ struct ProviderPool::Slot {
 
 ProviderPool::ProviderPool(std::vector<providers::ProviderSpec> specs,
                            std::shared_ptr<const providers::ProviderRegistry> registry,
-                           Seconds max_backoff)
-    : registry_(std::move(registry)), max_backoff_(max_backoff) {
+                           Seconds max_backoff, providers::ProviderUse use)
+    : registry_(std::move(registry)), max_backoff_(max_backoff), use_(use) {
     for (auto& spec : specs) {
         auto s = std::make_unique<Slot>();
         s->spec = std::move(spec);
@@ -129,15 +129,15 @@ Inventory ProviderPool::collect(const providers::CollectScope& scope) {
         s.busy->store(true);
         s.heartbeat->start(!s.holder->provider);
         // The thread owns everything it touches: it may outlive this pool if its call hangs.
-        auto work = [registry = registry_, spec = s.spec, holder = s.holder, busy = s.busy,
-                     heartbeat = s.heartbeat, sink = event_sink_, scope,
+        auto work = [registry = registry_, use = use_, spec = s.spec, holder = s.holder,
+                     busy = s.busy, heartbeat = s.heartbeat, sink = event_sink_, scope,
                      promise = std::move(promise)]() mutable {
             Result<HostInventory> result = fail(ErrorCode::internal, "not collected");
             // Providers return errors as values; an exception here is a bug, and on a
             // detached thread it would end the process.
             try {
                 if (!holder->provider) {
-                    auto created = registry->create(spec);
+                    auto created = registry->create(spec, use);
                     if (created) {
                         holder->provider = std::move(*created);
                         holder->provider->set_heartbeat(heartbeat);

@@ -25,9 +25,11 @@ namespace snapgov::engine {
 /// the event sink), so it may safely outlive the pool. Not thread-safe: one pass at a time.
 class ProviderPool {
 public:
-    /// `registry` is shared with collection threads, which may outlive the pool.
+    /// `registry` is shared with collection threads, which may outlive the pool. Providers are
+    /// created for `use` (a provider created for collections only does not watch).
     ProviderPool(std::vector<providers::ProviderSpec> specs,
-                 std::shared_ptr<const providers::ProviderRegistry> registry, Seconds max_backoff);
+                 std::shared_ptr<const providers::ProviderRegistry> registry, Seconds max_backoff,
+                 providers::ProviderUse use = {});
     ~ProviderPool();
     ProviderPool(const ProviderPool&) = delete;
     ProviderPool& operator=(const ProviderPool&) = delete;
@@ -54,6 +56,7 @@ private:
 
     std::shared_ptr<const providers::ProviderRegistry> registry_;
     Seconds max_backoff_;
+    providers::ProviderUse use_;
     EventSink event_sink_;
     std::vector<std::unique_ptr<Slot>> slots_;
 };

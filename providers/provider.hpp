@@ -147,6 +147,15 @@ private:
     std::shared_ptr<Heartbeat> heartbeat_;
 };
 
+/// How the engine will use a provider it creates: what the provider may leave out.
+struct ProviderUse {
+    /// Collections only, no actions and no watch() (`plan`, `inventory`): the provider may
+    /// skip what only those need, such as libvirt's event loop, which wakes on every call to
+    /// drive keepalive and events. Each collection stays bounded by the engine's progress
+    /// deadline (see Heartbeat).
+    bool collect_only = false;
+};
+
 /// Reads the settings of one provider type and creates providers of that type from them.
 /// Stateless: one factory serves every provider entry of its type.
 class ProviderFactory {
@@ -167,10 +176,10 @@ public:
     /// already checked for a spec the policy loader made, for specs built in code. The error
     /// names `spec.origin` and the fix.
     [[nodiscard]] virtual Result<void> validate(const ProviderSpec& spec) const = 0;
-    /// Validates, then connects (or prepares to, on first use). The provider owns its
-    /// connection. `spec.type` must be this factory's type.
+    /// Validates, then connects (or prepares to, on first use), for the `use` the caller
+    /// promises. The provider owns its connection. `spec.type` must be this factory's type.
     [[nodiscard]] virtual Result<std::unique_ptr<Provider>>
-    create(const ProviderSpec& spec) const = 0;
+    create(const ProviderSpec& spec, const ProviderUse& use) const = 0;
 };
 
 } // namespace snapgov::providers

@@ -57,8 +57,10 @@ Result<void> ProviderRegistry::validate(const ProviderSpec& spec) const {
     return factory_for(spec).and_then([&](const ProviderFactory* f) { return f->validate(spec); });
 }
 
-Result<std::unique_ptr<Provider>> ProviderRegistry::create(const ProviderSpec& spec) const {
-    return factory_for(spec).and_then([&](const ProviderFactory* f) { return f->create(spec); });
+Result<std::unique_ptr<Provider>> ProviderRegistry::create(const ProviderSpec& spec,
+                                                           const ProviderUse& use) const {
+    return factory_for(spec).and_then(
+        [&](const ProviderFactory* f) { return f->create(spec, use); });
 }
 
 } // namespace snapgov::providers

@@ -29,8 +29,9 @@ public:
     /// `config` error naming the spec's origin and the types that are built in. A spec that
     /// the policy loader returned has passed these checks already.
     [[nodiscard]] Result<void> validate(const ProviderSpec& spec) const;
-    /// Creates (and connects) a provider for `spec`.
-    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const;
+    /// Creates (and connects) a provider for `spec` (see ProviderFactory::create()).
+    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec,
+                                                           const ProviderUse& use = {}) const;
 
 private:
     [[nodiscard]] Result<const ProviderFactory*> factory_for(const ProviderSpec& spec) const;

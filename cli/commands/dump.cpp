@@ -326,7 +326,9 @@ int DumpOptions::run_scan(const Context& context) {
         if (scan_paths.empty()) {
             scan_paths = loaded->config->memory_dumps.scan_paths;
         }
-        engine::Engine engine(loaded->config, context.registry);
+        engine::EngineOptions options;
+        options.collect_only = true;
+        engine::Engine engine(loaded->config, context.registry, options);
         const Inventory inventory = engine.collect();
         knowledge = Knowledge::complete;
         for (const auto& host : inventory.hosts) {

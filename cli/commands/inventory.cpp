@@ -27,7 +27,9 @@ public:
         if (!run) {
             return kError;
         }
-        engine::Engine engine(run->loaded.config, context.registry);
+        engine::EngineOptions options;
+        options.collect_only = true;
+        engine::Engine engine(run->loaded.config, context.registry, options);
         const Inventory inventory = engine.collect();
         if (options_.json()) {
             write_json(stdout, inventory_json(inventory, run->now));

@@ -27,7 +27,7 @@ public:
             return kError;
         }
         engine::Engine engine(run->loaded.config, context.registry,
-                              {.config_sha256 = run->loaded.sha256});
+                              {.config_sha256 = run->loaded.sha256, .collect_only = true});
         const engine::PassResult pass = engine.plan(run->now);
         for (const auto& e : pass.errors) {
             log::error(e.message);

@@ -384,7 +384,8 @@ Result<void> HypervFactory::validate(const ProviderSpec& spec) const {
     return check_settings(spec).map([](const HypervSettings*) {});
 }
 
-Result<std::unique_ptr<Provider>> HypervFactory::create(const ProviderSpec& spec) const {
+Result<std::unique_ptr<Provider>> HypervFactory::create(const ProviderSpec& spec,
+                                                        const ProviderUse& /*use*/) const {
     auto checked = check_settings(spec);
     if (!checked) {
         return tl::unexpected(checked.error());

@@ -76,7 +76,9 @@ public:
     /// Validates, reads the password file (refused when group or others may read it) or
     /// checks the key file's mode, and builds the WS-Management client. No network
     /// traffic: the first `collect()` connects.
-    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const override;
+    /// `use` changes nothing: a WS-Management session has no event loop to leave out.
+    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec,
+                                                           const ProviderUse& use) const override;
 };
 
 /// Human-readable meaning of a Hyper-V method return code (32768 "failed", ...).

@@ -259,28 +259,35 @@ Result<void> redefine(virDomainPtr domain, const JournaledSnapshot& s) {
 
 } // namespace
 
-Result<ConnectHandle> open_connection(const std::string& uri) {
+Result<ConnectHandle> open_connection(const std::string& uri, EventLoop loop) {
     silence_default_error_handler();
-    ensure_event_loop();
+    if (loop == EventLoop::start) {
+        ensure_event_loop();
+    }
     ConnectHandle conn(virConnectOpenAuth(uri.c_str(), virConnectAuthPtrDefault, 0));
     if (!conn) {
         return tl::unexpected(libvirt_error("cannot connect to '" + uri + "'"));
     }
-    // Local drivers (test://) have no keepalive and refuse it; that is fine.
+    // Local drivers (test://), and any connection without the event loop, have no keepalive
+    // and refuse it; that is fine.
     (void)virConnectSetKeepAlive(conn.get(), 5, 3);
     return conn;
 }
 
 LibvirtProvider::LibvirtProvider(std::string name, std::string uri, ConnectHandle connection,
-                                 std::size_t max_connections)
+                                 std::size_t max_connections, bool event_loop)
     : Provider(std::move(name)), uri_(std::move(uri)), connection_(std::move(connection)),
-      max_connections_(std::max<std::size_t>(1, max_connections)) {}
+      max_connections_(std::max<std::size_t>(1, max_connections)), event_loop_(event_loop) {}
 
 LibvirtProvider::~LibvirtProvider() {
     deregister_events();
 }
 
 Result<void> LibvirtProvider::watch(EventSink sink) {
+    if (!event_loop_) {
+        return fail(ErrorCode::unsupported,
+                    "provider " + name() + ": created for collections only, without events");
+    }
     deregister_events();
     sink_ = std::make_unique<EventSink>(std::move(sink));
     return register_events();
@@ -333,7 +340,7 @@ Result<void> LibvirtProvider::ensure_connected() {
         return {};
     }
     log::warning("provider " + name() + ": connection to " + uri_ + " lost, reconnecting");
-    auto conn = open_connection(uri_);
+    auto conn = open_connection(uri_, loop());
     if (!conn) {
         connection_.reset();
         return tl::unexpected(conn.error());
@@ -615,7 +622,7 @@ Result<std::vector<Vm>> LibvirtProvider::read_domains(const std::vector<Listed>&
                 // Each extra connection is this thread's alone for the collection.
                 ConnectHandle& conn = extra_[k];
                 if (!conn || virConnectIsAlive(conn.get()) != 1) {
-                    auto opened = open_connection(uri_);
+                    auto opened = open_connection(uri_, loop());
                     if (!opened) {
                         conn.reset();
                         log::warning("provider " + name() + ": " + opened.error().message +
@@ -908,18 +915,20 @@ Result<void> LibvirtFactory::validate(const ProviderSpec& spec) const {
     return check_settings(spec).map([](const LibvirtSettings*) {});
 }
 
-Result<std::unique_ptr<Provider>> LibvirtFactory::create(const ProviderSpec& spec) const {
+Result<std::unique_ptr<Provider>> LibvirtFactory::create(const ProviderSpec& spec,
+                                                         const ProviderUse& use) const {
     auto settings = check_settings(spec);
     if (!settings) {
         return tl::unexpected(settings.error());
     }
     const std::string& uri = (*settings)->uri;
-    auto conn = open_connection(uri);
+    const bool event_loop = !use.collect_only;
+    auto conn = open_connection(uri, event_loop ? EventLoop::start : EventLoop::leave);
     if (!conn) {
         return tl::unexpected(conn.error().with_context("provider " + spec.name));
     }
     return std::make_unique<LibvirtProvider>(spec.name, uri, std::move(*conn),
-                                             (*settings)->max_connections);
+                                             (*settings)->max_connections, event_loop);
 }
 
 } // namespace snapgov::providers::libvirt

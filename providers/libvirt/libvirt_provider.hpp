@@ -18,13 +18,29 @@
 
 namespace snapgov::providers::libvirt {
 
+/// Whether open_connection() starts libvirt's event loop.
+enum class EventLoop {
+    /// Start it (once per process, on a thread of its own): keepalive and domain events.
+    /// Remote connections get a keepalive (5 s, 3 misses) so a dead libvirtd fails calls
+    /// instead of hanging them.
+    start,
+    /// Do not start it: no keepalive, no events, and no wake-up of the loop's thread on every
+    /// call (which costs more CPU than the call itself on a local libvirtd; see
+    /// bench/RESULTS.md, issue 15). For callers whose waits are bounded otherwise, such as a
+    /// collection under the engine's progress deadline. libvirt has one loop per process: once
+    /// started, every connection opened afterwards uses it, whatever this says.
+    leave,
+};
+
 class LibvirtProvider final : public Provider {
 public:
     /// Takes ownership of an open connection to `uri`. A collection reads domains over up to
     /// `max_connections` connections at once (this one and others it opens as needed, kept
-    /// for later passes); a test-driver URI always uses this one connection only.
+    /// for later passes); a test-driver URI always uses this one connection only. Without
+    /// `event_loop` the connections it opens do not start libvirt's event loop (see
+    /// open_connection()), and watch() is refused.
     LibvirtProvider(std::string name, std::string uri, ConnectHandle connection,
-                    std::size_t max_connections = 1);
+                    std::size_t max_connections = 1, bool event_loop = true);
 
     ~LibvirtProvider() override;
 
@@ -76,6 +92,9 @@ private:
     /// Reconnects if needed, then finds the VM's domain by UUID.
     [[nodiscard]] Result<DomainHandle> lookup_domain(const Vm& vm);
     [[nodiscard]] Result<void> register_events();
+    [[nodiscard]] EventLoop loop() const {
+        return event_loop_ ? EventLoop::start : EventLoop::leave;
+    }
     void deregister_events();
     /// Redefines the checkpoint (and its children) recorded in the journal file `path`, then
     /// removes the journal.
@@ -86,6 +105,7 @@ private:
     std::string uri_;
     ConnectHandle connection_;
     std::size_t max_connections_;
+    bool event_loop_;
     /// The other connections of a collection, opened on first use and kept between passes
     /// (each used by one collection thread at a time).
     std::vector<ConnectHandle> extra_;
@@ -103,8 +123,10 @@ public:
     parse(const ConfigSection& entry) const override;
     /// Requires a URI; a test driver URI must be absolute (see libvirt::check_settings()).
     [[nodiscard]] Result<void> validate(const ProviderSpec& spec) const override;
-    /// Validates, then opens the connection; the error carries libvirt's reason.
-    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec) const override;
+    /// Validates, then opens the connection; the error carries libvirt's reason. A
+    /// `collect_only` use leaves the event loop (EventLoop::leave).
+    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec& spec,
+                                                           const ProviderUse& use) const override;
 };
 
 /// Whether the memory files of checkpoints seen through `uri` are files on this machine: the
@@ -112,10 +134,9 @@ public:
 /// local UNIX socket (`qemu+unix:///system?socket=/run/x/libvirt-sock`).
 [[nodiscard]] bool memory_files_are_local(std::string_view uri);
 
-/// Opens a libvirt connection with the default authentication callbacks, on libvirt's
-/// default event loop (started once per process on a thread of its own, for keepalive and
-/// events). Remote connections get a keepalive (5 s, 3 misses) so a dead libvirtd fails
-/// calls instead of hanging them. The error carries libvirt's own message.
-[[nodiscard]] Result<ConnectHandle> open_connection(const std::string& uri);
+/// Opens a libvirt connection with the default authentication callbacks, with or without
+/// the event loop. The error carries libvirt's own message.
+[[nodiscard]] Result<ConnectHandle> open_connection(const std::string& uri,
+                                                    EventLoop loop = EventLoop::start);
 
 } // namespace snapgov::providers::libvirt

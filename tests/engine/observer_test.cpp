@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,22 @@ TEST_CASE("a dry run guards, acts on nothing and collects once", "[engine][obser
     CHECK(pass.results[1].outcome == Outcome::skipped);
     CHECK_THAT(pass.results[1].detail, Catch::Contains("blast-radius cap"));
     CHECK(pass.collections == 1);
+}
+
+TEST_CASE("an engine made for collections only plans and dry-runs, and refuses to enforce",
+          "[engine][observer]") {
+    ObserverFixture f(1);
+    EngineOptions made;
+    made.collect_only = true;
+    Engine engine(f.loaded.config, f.registry, made);
+    CHECK_FALSE(engine.plan(kNow).plan.actions.empty());
+    engine::PassOptions options;
+    options.dry_run = true;
+    const PassResult dry = engine.enforce(kNow, options);
+    REQUIRE_FALSE(dry.results.empty());
+    CHECK(dry.results[0].outcome == Outcome::dry_run);
+    options.dry_run = false;
+    CHECK_THROWS_AS(engine.enforce(kNow, options), std::logic_error);
 }
 
 TEST_CASE("an observer that fails to settle fails the pass, at once or when the caller settles",

@@ -64,7 +64,7 @@ public:
     }
     [[nodiscard]] Result<void> validate(const ProviderSpec&) const override { return {}; }
     [[nodiscard]] Result<std::unique_ptr<Provider>>
-    create(const ProviderSpec& spec) const override {
+    create(const ProviderSpec& spec, const ProviderUse& /*use*/) const override {
         return std::make_unique<PacedProvider>(spec.name, *spec.settings_as<PacedSettings>());
     }
 };

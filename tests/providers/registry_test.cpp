@@ -42,7 +42,8 @@ public:
         return {};
     }
 
-    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec&) const override {
+    [[nodiscard]] Result<std::unique_ptr<Provider>> create(const ProviderSpec&,
+                                                           const ProviderUse&) const override {
         return fail(ErrorCode::unsupported, "fake providers do not connect");
     }
 

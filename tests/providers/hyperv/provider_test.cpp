@@ -23,7 +23,7 @@ using snapgov::test::WsmanServer;
 namespace {
 
 std::unique_ptr<Provider> make_provider(const ProviderSpec& spec) {
-    auto provider = HypervFactory().create(spec);
+    auto provider = HypervFactory().create(spec, {});
     if (!provider) {
         FAIL("create failed: " << provider.error().message);
     }
@@ -251,7 +251,7 @@ TEST_CASE("a job that does not end in time is a timeout error", "[provider][acti
     WsmanServer server(options);
     const auto spec = server.spec();
     const auto settings = server.settings();
-    auto created = HypervFactory().create(spec);
+    auto created = HypervFactory().create(spec, {});
     REQUIRE(created);
     const auto host = collect_ok(**created);
     // A provider with a short job bound, over its own connection to the same server.
@@ -467,7 +467,7 @@ TEST_CASE("a password file readable by others is refused", "[provider][config]")
     spec.name = "hv01";
     spec.type = "hyperv";
     spec.settings = settings;
-    auto r = HypervFactory().create(spec);
+    auto r = HypervFactory().create(spec, {});
     REQUIRE_FALSE(r);
     CHECK(r.error().code == ErrorCode::config);
     CHECK_THAT(r.error().message, Catch::Contains("mode 0644"));
@@ -739,7 +739,7 @@ TEST_CASE("files the Hyper-V settings name are checked at load, at their key",
     spec.name = "hv01";
     spec.type = "hyperv";
     spec.settings = settings;
-    auto created = HypervFactory().create(spec);
+    auto created = HypervFactory().create(spec, {});
     REQUIRE_FALSE(created);
     CHECK_THAT(created.error().message, Catch::Contains("mode 0640"));
 }

@@ -43,7 +43,7 @@ std::unique_ptr<WsmanClient> make_client(const WsmanServer& server, WsmanOptions
 }
 
 Result<HostInventory> collect_with(const ProviderSpec& spec) {
-    auto provider = HypervFactory().create(spec);
+    auto provider = HypervFactory().create(spec, {});
     if (!provider) {
         return tl::unexpected(provider.error());
     }

@@ -99,6 +99,36 @@ TEST_CASE("libvirt: collect maps domains, labels, power state and snapshots",
     CHECK(internal.current);
 }
 
+TEST_CASE("libvirt: a provider made for collections only collects the same host and does not "
+          "watch",
+          "[providers][libvirt]") {
+    const auto s = spec(std::string("test://") + SNAPGOV_TEST_DATA + "/libvirt_host.xml");
+    auto full = builtin().create(s);
+    auto lean = builtin().create(s, {.collect_only = true});
+    REQUIRE(full.has_value());
+    REQUIRE(lean.has_value());
+    const auto a = (*full)->collect();
+    const auto b = (*lean)->collect();
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    REQUIRE(a->vms.size() == b->vms.size());
+    REQUIRE_FALSE(a->vms.empty());
+    for (std::size_t i = 0; i < a->vms.size(); ++i) {
+        CHECK(a->vms[i].id == b->vms[i].id);
+        CHECK(a->vms[i].labels == b->vms[i].labels);
+        REQUIRE(a->vms[i].checkpoints.size() == b->vms[i].checkpoints.size());
+        for (std::size_t k = 0; k < a->vms[i].checkpoints.size(); ++k) {
+            CHECK(a->vms[i].checkpoints[k].name == b->vms[i].checkpoints[k].name);
+            CHECK(a->vms[i].checkpoints[k].current == b->vms[i].checkpoints[k].current);
+        }
+    }
+    const auto refused = (*lean)->watch([](const std::string&) {});
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == ErrorCode::unsupported);
+    CHECK_THAT(refused.error().message, Catch::Contains("collections only"));
+    CHECK((*full)->watch([](const std::string&) {}).has_value());
+}
+
 TEST_CASE("libvirt: a deleted snapshot is gone on the next collect", "[providers][libvirt]") {
     auto provider = fixture_provider();
     auto before = provider->collect();
