@@ -59,7 +59,7 @@ check() { # check WHAT COMMAND...
 # Every file under /etc, /usr and /var that is not package-manager bookkeeping or a log.
 snapshot() {
   find /etc /usr /var -xdev \( -path /var/lib/dpkg -o -path /var/lib/apt -o -path /var/cache \
-    -o -path /var/log -o -path /etc/ld.so.cache \) -prune -o -print | sort
+    -o -path /var/log -o -path /var/tmp -o -path /etc/ld.so.cache \) -prune -o -print | sort
 }
 snapshot >"$work/files-before"
 
