@@ -57,10 +57,12 @@ Result<ResolvedAction> resolve(const PlannedAction& action, const Inventory& inv
     return target;
 }
 
-/// What a pass of `scope` needs collected: a deny pass acts only on what deny policies match.
+/// What a pass of `scope` needs collected: a deny pass acts only on what deny policies match,
+/// and no pass reads which checkpoint is current.
 providers::CollectScope collect_scope(PassScope scope) {
     providers::CollectScope out;
     out.deny_only = scope == PassScope::deny;
+    out.mark_current = false;
     return out;
 }
 

@@ -62,6 +62,10 @@ struct CollectScope {
     /// checkpoints on sight and nothing else, so it may leave out VMs without checkpoints
     /// where the hypervisor filters them for it. A provider may always return more.
     bool deny_only = false;
+    /// Whether Checkpoint::current must be right. Only the inventory shows it; policies and
+    /// actions never read it, so a pass leaves it out. Without it a provider may report every
+    /// checkpoint as not current, where knowing costs a call per VM (libvirt).
+    bool mark_current = true;
 };
 
 /// A connection to one hypervisor. Not thread-safe: one pass uses it from one thread.

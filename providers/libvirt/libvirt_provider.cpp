@@ -491,7 +491,8 @@ Result<std::vector<LibvirtProvider::Listed>> LibvirtProvider::list_domains(bool 
     return out;
 }
 
-Result<std::optional<Vm>> LibvirtProvider::read_domain(virDomainPtr domain, Vm vm) const {
+Result<std::optional<Vm>> LibvirtProvider::read_domain(virDomainPtr domain, Vm vm,
+                                                       bool mark_current) const {
     // An object that vanished between listing and reading is gone, not hidden: the domain is
     // left out, a snapshot skipped.
     const auto gone_or = [&](std::string what) -> Result<std::optional<Vm>> {
@@ -523,16 +524,18 @@ Result<std::optional<Vm>> LibvirtProvider::read_domain(virDomainPtr domain, Vm v
     if (snapshots.empty()) {
         return vm;
     }
-    // The current snapshot once per domain, not a question per snapshot.
+    // The current snapshot once per domain, not a question per snapshot, and only when asked.
     std::string current;
-    if (const SnapshotHandle handle(virDomainSnapshotCurrent(domain, 0)); handle) {
-        if (const char* name = virDomainSnapshotGetName(handle.get())) {
-            current = name;
+    if (mark_current) {
+        if (const SnapshotHandle handle(virDomainSnapshotCurrent(domain, 0)); handle) {
+            if (const char* name = virDomainSnapshotGetName(handle.get())) {
+                current = name;
+            }
+        } else if (last_error_code() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+            return gone_or("cannot read the current snapshot");
         }
-    } else if (last_error_code() != VIR_ERR_NO_DOMAIN_SNAPSHOT) {
-        return gone_or("cannot read the current snapshot");
+        beat();
     }
-    beat();
     vm.checkpoints.reserve(snapshots.size());
     for (const auto& snapshot : snapshots) {
         const CString xml(virDomainSnapshotGetXMLDesc(snapshot.get(), 0));
@@ -554,7 +557,7 @@ Result<std::optional<Vm>> LibvirtProvider::read_domain(virDomainPtr domain, Vm v
 }
 
 Result<std::vector<Vm>> LibvirtProvider::read_domains(const std::vector<Listed>& listed,
-                                                      std::size_t workers) {
+                                                      std::size_t workers, bool mark_current) {
     std::vector<std::optional<Vm>> slots(listed.size());
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
@@ -598,7 +601,7 @@ Result<std::vector<Vm>> LibvirtProvider::read_domains(const std::vector<Listed>&
                 }
                 domain = it->second;
             }
-            auto vm = read_domain(domain, listed[i].vm);
+            auto vm = read_domain(domain, listed[i].vm, mark_current);
             if (!vm) {
                 const std::lock_guard lock(error_mutex);
                 if (!first_error || i < first_error->first) {
@@ -676,7 +679,7 @@ Result<HostInventory> LibvirtProvider::do_collect(const CollectScope& scope) {
     const bool test_driver = uri_.rfind("test:", 0) == 0;
     const std::size_t wanted = std::max<std::size_t>(1, listed->size() / kDomainsPerConnection);
     const std::size_t workers = test_driver ? 1 : std::min(max_connections_, wanted);
-    auto vms = read_domains(*listed, workers);
+    auto vms = read_domains(*listed, workers, scope.mark_current);
     if (!vms) {
         return tl::unexpected(vms.error());
     }

@@ -83,12 +83,14 @@ private:
     [[nodiscard]] Result<std::vector<Listed>> list_domains(bool with_snapshots);
     /// Completes `vm` (as listed) with the labels and snapshots of `domain`, which may belong
     /// to any of the provider's connections; nullopt when the domain vanished meanwhile.
-    [[nodiscard]] Result<std::optional<Vm>> read_domain(virDomainPtr domain, Vm vm) const;
+    /// Without `mark_current`, every checkpoint is reported as not current (one call less).
+    [[nodiscard]] Result<std::optional<Vm>> read_domain(virDomainPtr domain, Vm vm,
+                                                        bool mark_current) const;
     /// Reads `listed` over up to `workers` connections: the main one on this thread, the
     /// others on threads of their own, each joined before this returns. Results keep the
-    /// order of `listed`.
+    /// order of `listed`. `mark_current` as for read_domain().
     [[nodiscard]] Result<std::vector<Vm>> read_domains(const std::vector<Listed>& listed,
-                                                       std::size_t workers);
+                                                       std::size_t workers, bool mark_current);
     /// Reconnects if needed, then finds the VM's domain by UUID.
     [[nodiscard]] Result<DomainHandle> lookup_domain(const Vm& vm);
     [[nodiscard]] Result<void> register_events();

@@ -143,6 +143,35 @@ TEST_CASE("libvirt: a deleted snapshot is gone on the next collect", "[providers
     CHECK(provider->delete_checkpoint(web, web.checkpoints[2]).has_value());
 }
 
+TEST_CASE("libvirt: a collection that need not mark the current checkpoint marks none, and "
+          "differs in nothing else",
+          "[providers][libvirt]") {
+    auto provider = fixture_provider();
+    const auto marked = provider->collect();
+    CollectScope pass;
+    pass.mark_current = false;
+    const auto unmarked = provider->collect(pass);
+    REQUIRE(marked.has_value());
+    REQUIRE(unmarked.has_value());
+    REQUIRE(marked->vms.size() == unmarked->vms.size());
+    std::size_t current = 0;
+    for (std::size_t i = 0; i < marked->vms.size(); ++i) {
+        const auto& a = marked->vms[i].checkpoints;
+        const auto& b = unmarked->vms[i].checkpoints;
+        REQUIRE(a.size() == b.size());
+        for (std::size_t k = 0; k < a.size(); ++k) {
+            current += a[k].current ? 1 : 0;
+            CHECK_FALSE(b[k].current);
+            CHECK(a[k].name == b[k].name);
+            CHECK(a[k].created == b[k].created);
+            CHECK(a[k].memory == b[k].memory);
+            CHECK(a[k].memory_files == b[k].memory_files);
+            CHECK(a[k].parent == b[k].parent);
+        }
+    }
+    CHECK(current == 1); // the fixture has one current checkpoint: the test can fail
+}
+
 TEST_CASE("libvirt: a deny-only collection leaves out the domains without snapshots",
           "[providers][libvirt]") {
     auto provider = fixture_provider();
