@@ -11,7 +11,8 @@
 #     debug log on: calls of the remote program, keepalives left out);
 #   - times the floor (bench/libvirt_floor.c: list domains; per domain labels metadata and
 #     snapshot list; per snapshot XML; serial, one connection) and `snapgov plan` (and
-#     BEFORE_SNAPGOV), alternating, REPEAT times each, with the load average before each run;
+#     BEFORE_SNAPGOV), alternating, REPEAT times each, with the load average before each run
+#     and, after each run, the CPU time the private libvirtd spent serving it;
 #   - at the largest size, runs `snapgov plan` with connect_timeout 2s + read_timeout 2s: a
 #     collection that takes longer than 4 s must not be cut off while libvirtd answers.
 # Then stops that libvirtd by its PID and removes everything it set up.
@@ -60,6 +61,18 @@ YAML
 }
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# timed LABEL COMMAND...: bench/measure.py's line for COMMAND, followed by the CPU time
+# (user + sys, all threads) the private libvirtd spent while it ran: the other half of the
+# work, which the clients' own figures leave out.
+timed() {
+  local pid ticks_before ticks_after line
+  pid=$(cat "$lvroot/libvirtd.pid")
+  ticks_before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  line=$(python3 bench/measure.py "$@")
+  ticks_after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  echo "$line libvirtd_cpu_s=$(python3 -c "print(f'{($ticks_after - $ticks_before) / $(getconf CLK_TCK):.2f}')")"
+}
 
 # rpcs LABEL COMMAND...: runs COMMAND once with libvirt's client RPC log on and prints the
 # number of calls it sent to libvirtd (remote program 0x20008086; keepalives are another
@@ -129,21 +142,21 @@ for n in $sizes; do
 
   rpcs "floor ${n}x10" "$work/floor" "$uri"
   rpcs "snapgov-plan ${n}x10" "$snapgov" plan -c "$work/policy.yaml" --now "$now" --format json
-  [[ -z $before ]] || rpcs "before-plan ${n}x10" "$before" plan -c "$work/policy-1.yaml" \
+  [[ -z $before ]] || rpcs "before-plan ${n}x10" "$before" plan -c "$work/policy.yaml" \
     --now "$now" --format json
 
   for _ in $(seq "$repeat"); do
     echo "# load $(load)"
-    python3 bench/measure.py "floor ${n}x10" -- "$work/floor" "$uri"
-    python3 bench/measure.py "snapgov-plan ${n}x10" -- \
+    timed "floor ${n}x10" -- "$work/floor" "$uri"
+    timed "snapgov-plan ${n}x10" -- \
       "$snapgov" plan -c "$work/policy.yaml" --now "$now" --format json
-    [[ -z $before ]] || python3 bench/measure.py "before-plan ${n}x10" -- \
-      "$before" plan -c "$work/policy-1.yaml" --now "$now" --format json
+    [[ -z $before ]] || timed "before-plan ${n}x10" -- \
+      "$before" plan -c "$work/policy.yaml" --now "$now" --format json
   done
   for c in ${BENCH_CONNECTIONS:-}; do # optional: the same run at other max_connections
     policy "$uri" "$c" > "$work/policy-c.yaml"
     for _ in $(seq "$repeat"); do
-      python3 bench/measure.py "snapgov-plan ${n}x10 max_connections=$c" -- \
+      timed "snapgov-plan ${n}x10 max_connections=$c" -- \
         "$snapgov" plan -c "$work/policy-c.yaml" --now "$now" --format json
     done
   done
