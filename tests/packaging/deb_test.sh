@@ -56,7 +56,8 @@ check() { # check WHAT COMMAND...
   if "$@" >"$work/out" 2>&1; then echo "ok: $what"; else
     echo "FAIL: $what"; sed 's/^/    /' "$work/out" | tail -20; failed=1; fi
 }
-# Every file under /etc, /usr and /var that is not package-manager bookkeeping or a log.
+# Every file under /etc, /usr and /var that is not package-manager bookkeeping, a log or
+# scratch space (/var/tmp).
 snapshot() {
   find /etc /usr /var -xdev \( -path /var/lib/dpkg -o -path /var/lib/apt -o -path /var/cache \
     -o -path /var/log -o -path /var/tmp -o -path /etc/ld.so.cache \) -prune -o -print | sort
