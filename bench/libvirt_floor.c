@@ -1,7 +1,13 @@
 /* The serial floor on a real libvirtd (issue 15): the fewest libvirt calls that read what a
  * collection needs, one after the other on one connection, with no parsing or policy work:
  * list domains; per domain the labels metadata and the list of snapshots; per snapshot its
- * XML. Usage: libvirt_floor URI */
+ * XML. Usage: libvirt_floor URI [CONNECTIONS]
+ * With CONNECTIONS > 1 the same calls are spread over that many connections, one thread
+ * each (every connection lists the domains, then the threads take domains in turn from a
+ * shared counter): the parallel floor, what overlapping the calls can reach at best with no
+ * client work beyond the calls. No event loop is registered, as in `snapgov plan`. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,29 +19,36 @@ static void quiet(void* data, virErrorPtr err) {
     (void)err;
 }
 
-int main(int argc, char** argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: libvirt_floor URI\n");
-        return 2;
-    }
-    virSetErrorFunc(NULL, quiet);
-    virConnectPtr conn = virConnectOpenAuth(argv[1], virConnectAuthPtrDefault, 0);
+struct shared {
+    const char* uri;
+    atomic_int next;
+    atomic_size_t labels, snapshots, docs;
+    atomic_int failed;
+    int domains;
+};
+
+static void* worker(void* arg) {
+    struct shared* s = arg;
+    virConnectPtr conn = virConnectOpenAuth(s->uri, virConnectAuthPtrDefault, 0);
     if (!conn) {
         fprintf(stderr, "cannot connect: %s\n", virGetLastErrorMessage());
-        return 2;
+        atomic_store(&s->failed, 1);
+        return NULL;
     }
     virDomainPtr* doms = NULL;
     int n = virConnectListAllDomains(conn, &doms, 0);
     if (n < 0) {
         fprintf(stderr, "cannot list domains: %s\n", virGetLastErrorMessage());
-        return 2;
+        atomic_store(&s->failed, 1);
+        virConnectClose(conn);
+        return NULL;
     }
-    size_t docs = 0, snaps_total = 0, labels = 0;
-    for (int i = 0; i < n; i++) {
+    s->domains = n;
+    for (int i; (i = atomic_fetch_add(&s->next, 1)) < n;) {
         char* meta =
             virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, "urn:snapgov:labels", 0);
         if (meta) {
-            labels++;
+            atomic_fetch_add(&s->labels, 1);
             free(meta);
         }
         virDomainSnapshotPtr* snaps = NULL;
@@ -43,18 +56,51 @@ int main(int argc, char** argv) {
         for (int j = 0; j < m; j++) {
             char* xml = virDomainSnapshotGetXMLDesc(snaps[j], 0);
             if (xml) {
-                docs++;
+                atomic_fetch_add(&s->docs, 1);
                 free(xml);
             }
             virDomainSnapshotFree(snaps[j]);
-            snaps_total++;
+            atomic_fetch_add(&s->snapshots, 1);
         }
         free(snaps);
+    }
+    for (int i = 0; i < n; i++) {
         virDomainFree(doms[i]);
     }
     free(doms);
     virConnectClose(conn);
-    printf("%d domains (%zu labelled), %zu snapshots, %zu XML documents\n", n, labels, snaps_total,
-           docs);
+    return NULL;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: libvirt_floor URI [CONNECTIONS]\n");
+        return 2;
+    }
+    const int connections = argc == 3 ? atoi(argv[2]) : 1;
+    if (connections < 1 || connections > 64) {
+        fprintf(stderr, "CONNECTIONS must be 1 to 64\n");
+        return 2;
+    }
+    virSetErrorFunc(NULL, quiet);
+    struct shared s = {.uri = argv[1]};
+    pthread_t threads[64];
+    /* One connection is this thread's own: serial means no thread at all. */
+    for (int k = 1; k < connections; k++) {
+        if (pthread_create(&threads[k], NULL, worker, &s) != 0) {
+            fprintf(stderr, "cannot start a thread\n");
+            return 2;
+        }
+    }
+    worker(&s);
+    for (int k = 1; k < connections; k++) {
+        pthread_join(threads[k], NULL);
+    }
+    if (atomic_load(&s.failed)) {
+        return 2;
+    }
+    printf("%d domains (%zu labelled), %zu snapshots, %zu XML documents, %d connection(s)\n",
+           s.domains, atomic_load(&s.labels), atomic_load(&s.snapshots), atomic_load(&s.docs),
+           connections);
     return 0;
 }

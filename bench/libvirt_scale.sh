@@ -10,7 +10,9 @@
 #   - counts the libvirt RPCs each client sends (one extra run each, with libvirt's client
 #     debug log on: calls of the remote program, keepalives left out);
 #   - times the floor (bench/libvirt_floor.c: list domains; per domain labels metadata and
-#     snapshot list; per snapshot XML; serial, one connection) and `snapgov plan` (and
+#     snapshot list; per snapshot XML; serial, one connection), the same floor spread over
+#     PARALLEL_FLOOR connections (default 4: the best any client can do by overlapping
+#     those calls on this machine) and `snapgov plan` (and
 #     BEFORE_SNAPGOV), alternating, REPEAT times each, with the load average before each run
 #     and, after each run, the CPU time the private libvirtd spent serving it;
 #   - at the largest size, runs `snapgov plan` with connect_timeout 2s + read_timeout 2s: a
@@ -18,7 +20,8 @@
 # Then stops that libvirtd by its PID and removes everything it set up.
 #
 # Usage: bench/libvirt_scale.sh [SNAPGOV [BEFORE_SNAPGOV]]   (default: build/snapgov)
-# LIBVIRT_SCALE_SIZES="1000 5000" (VMs, 10 snapshots each), REPEAT=3. Needs root; exits 77
+# LIBVIRT_SCALE_SIZES="1000 5000" (VMs, 10 snapshots each), REPEAT=3, PARALLEL_FLOOR=4,
+# BENCH_CONNECTIONS="" (more max_connections values to time). Needs root; exits 77
 # without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,7 @@ before=""
 [[ -z ${2:-} ]] || before=$(realpath "$2")
 sizes=${LIBVIRT_SCALE_SIZES:-"1000 5000"}
 repeat=${REPEAT:-3}
+parallel=${PARALLEL_FLOOR:-4}
 now_epoch=1795521600
 now=2026-11-24T12:00:00Z
 work=$(mktemp -d /tmp/snapgov-lvscale-XXXXXX)
@@ -42,7 +46,7 @@ stop_libvirtd() {
 }
 trap 'stop_libvirtd || true; rm -rf "$work"' EXIT
 
-cc -O2 -o "$work/floor" bench/libvirt_floor.c $(pkg-config --cflags --libs libvirt)
+cc -O2 -pthread -o "$work/floor" bench/libvirt_floor.c $(pkg-config --cflags --libs libvirt)
 
 policy() { # policy URI MAX_CONNECTIONS [TIMEOUT]
   local timeouts=""
@@ -148,6 +152,7 @@ for n in $sizes; do
   for _ in $(seq "$repeat"); do
     echo "# load $(load)"
     timed "floor ${n}x10" -- "$work/floor" "$uri"
+    timed "floor-over-$parallel ${n}x10" -- "$work/floor" "$uri" "$parallel"
     timed "snapgov-plan ${n}x10" -- \
       "$snapgov" plan -c "$work/policy.yaml" --now "$now" --format json
     [[ -z $before ]] || timed "before-plan ${n}x10" -- \
