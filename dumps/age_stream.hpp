@@ -93,8 +93,9 @@ struct AgeEncryptStats {
                                                const AgeStreamOptions& options = {});
 
 /// age_verify_readback() of the file at `path`, its cached pages dropped first so that the
-/// check reads what storage returns. ErrorCode::not_found when the file is missing, io when it
-/// cannot be opened or read, verification when it differs.
+/// check reads what storage returns (buffered reads: faster than O_DIRECT here, see the body).
+/// ErrorCode::not_found when the file is missing, io when it cannot be opened or read, verification
+/// when it differs.
 [[nodiscard]] Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& check,
                                            unsigned threads);
 
