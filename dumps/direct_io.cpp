@@ -4,7 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <future>
 #include <new>
+#include <system_error>
+#include <vector>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,6 +105,79 @@ Result<void> DirectIo::write_all(std::span<const std::uint8_t> data, const std::
                 stop_direct();
         }
     }
+    return {};
+}
+
+namespace {
+
+// pwrite()s all of `data` at `offset`; 0 or the errno of the first failure.
+int pwrite_all(int fd, std::span<const std::uint8_t> data, off_t offset) noexcept {
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n =
+            ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
+std::string write_error(int err, const std::string& what) {
+    std::string msg = "writing " + what + " failed: " + errno_text(err);
+    if (err == ENOSPC || err == EDQUOT)
+        msg += " (free space on that filesystem and retry)";
+    return msg;
+}
+
+} // namespace
+
+Result<void> DirectIo::write_all_at(std::span<const std::uint8_t> data, off_t offset, unsigned ways,
+                                    const std::string& what) {
+    if (direct_ && data.size() >= 2 * kDirectAlign && ways > 1) {
+        const std::size_t piece = align_up((data.size() + ways - 1) / ways);
+        std::vector<std::future<int>> others;
+        for (std::size_t at = piece; at < data.size(); at += piece) {
+            const auto part = data.subspan(at, std::min(piece, data.size() - at));
+            const off_t where = offset + static_cast<off_t>(at);
+            try {
+                others.push_back(std::async(std::launch::async, [fd = fd_, part, where] {
+                    return pwrite_all(fd, part, where);
+                }));
+            } catch (const std::system_error&) {
+                others.push_back(std::async(std::launch::deferred, [fd = fd_, part, where] {
+                    return pwrite_all(fd, part, where);
+                }));
+            }
+        }
+        int err = pwrite_all(fd_, data.first(std::min(piece, data.size())), offset);
+        for (auto& f : others) {
+            const int e = f.get();
+            if (err == 0 || err == EINVAL)
+                err = e != 0 ? e : err;
+        }
+        if (err == 0) {
+            direct_bytes_ += data.size();
+            return {};
+        }
+        if (err != EINVAL)
+            return fail(ErrorCode::io, write_error(err, what));
+        stop_direct(); // refused: the whole range again, buffered
+    } else if (direct_) {
+        const int err = pwrite_all(fd_, data, offset);
+        if (err == 0) {
+            direct_bytes_ += data.size();
+            return {};
+        }
+        if (err != EINVAL)
+            return fail(ErrorCode::io, write_error(err, what));
+        stop_direct();
+    }
+    if (const int err = pwrite_all(fd_, data, offset); err != 0)
+        return fail(ErrorCode::io, write_error(err, what));
     return {};
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <sys/types.h>
 
 #include "core/error.hpp"
 
@@ -74,6 +75,15 @@ public:
     /// kDirectAlign long (call stop_direct() first for a final partial block).
     [[nodiscard]] Result<void> write_all(std::span<const std::uint8_t> data,
                                          const std::string& what);
+    /// Writes all of `data` at file offset `offset` (pwrite; the descriptor's offset is not
+    /// moved). While direct(), `data` and `offset` must be aligned and `data` a multiple of
+    /// kDirectAlign long; it is then cut into up to `ways` aligned pieces written in parallel
+    /// (one thread each, the calling thread included), so that several requests are in
+    /// flight: a direct write waits for the device, one request at a time. Where a piece is
+    /// refused (EINVAL), the whole range is written again buffered, and so is all that
+    /// follows. A piece that cannot get a thread is written on the calling thread.
+    [[nodiscard]] Result<void> write_all_at(std::span<const std::uint8_t> data, off_t offset,
+                                            unsigned ways, const std::string& what);
     /// Buffered I/O from now on (for a final block shorter than kDirectAlign).
     void stop_direct() noexcept;
 
