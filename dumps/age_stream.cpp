@@ -4,8 +4,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -19,7 +17,6 @@
 #include "dumps/age_encoding.hpp"
 #include "dumps/age_header.hpp"
 #include "dumps/chunk_pool.hpp"
-#include "dumps/direct_io.hpp"
 #include "dumps/unique_fd.hpp"
 
 namespace snapgov::dumps {
@@ -31,8 +28,6 @@ using detail::kTagSize;
 constexpr std::size_t kSealedChunkSize = kChunkSize + kTagSize;
 constexpr std::string_view kX25519Info = "age-encryption.org/v1/X25519";
 constexpr std::size_t kMaxHeaderSize = 1024 * 1024;
-// Parallel pieces of each direct write of a batch (4 MiB): four 1 MiB requests in flight.
-constexpr unsigned kWritePieces = 4;
 
 std::array<std::uint8_t, 12> chunk_nonce(std::uint64_t counter, bool last) {
     std::array<std::uint8_t, 12> nonce{};
@@ -204,7 +199,8 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     std::vector<std::uint8_t>& prologue = stats.readback->prologue;
     prologue.assign(header.begin(), header.end());
     prologue.insert(prologue.end(), nonce.begin(), nonce.end());
-    // The prologue is written with the first batch (in front of its sealed chunks).
+    if (auto r = write_all(out_fd, prologue, options.output_name); !r)
+        return tl::unexpected(r.error());
     if (auto r = hash.update(prologue); !r)
         return tl::unexpected(r.error());
     stats.ciphertext_bytes = prologue.size();
@@ -226,41 +222,9 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     std::vector<std::uint8_t> in_cur(cap + keep + 1), in_next(cap + keep + 1);
     std::vector<std::uint8_t> expected_head; // the head as rewritten, which the trailer must be
     // Two output buffers: the previous batch is written and hashed while this one is sealed.
-    // Each starts with what the previous batch left unwritten (`heads`: less than one block,
-    // or the prologue), then its sealed chunks; only whole 4 KiB blocks are written, from an
-    // aligned start, so that the writes can bypass the page cache (O_DIRECT). The final
-    // partial block is written buffered at the end.
-    detail::DirectIo out(out_fd, options.direct_io);
-    const std::size_t head_room = std::max(prologue.size(), detail::kDirectAlign);
-    std::array<detail::AlignedBuffer, 2> outs{
-        detail::AlignedBuffer(head_room + batch * kSealedChunkSize),
-        detail::AlignedBuffer(head_room + batch * kSealedChunkSize)};
-    std::array<std::size_t, 2> heads{prologue.size(), 0};
-    std::memcpy(outs[0].data(), prologue.data(), prologue.size());
-    std::uint64_t written = 0; // bytes of the output written so far
-    // Direct: positional writes (pwrite) from where the output stood, each batch cut into
-    // pieces written in parallel. The space is reserved first (fallocate, the size the
-    // input's size gives) so that those writes do not extend the file, which would make
-    // the file system serialise them; the file is cut to what was written at the end.
-    const bool positional = out.direct();
-    const off_t out_base = positional ? ::lseek(out_fd, 0, SEEK_CUR) : 0;
-    if (out_base < 0)
-        return fail(ErrorCode::io,
-                    "cannot tell the offset of " + options.output_name + ": " + errno_text(errno));
-    off_t reserved_end = out_base;
-    struct stat in_st {};
-    const off_t in_at = ::lseek(in_fd, 0, SEEK_CUR);
-    if (positional && keep == 0 && in_at >= 0 && ::fstat(in_fd, &in_st) == 0 &&
-        S_ISREG(in_st.st_mode) && in_st.st_size >= in_at) {
-        const auto plain = static_cast<std::uint64_t>(in_st.st_size - in_at);
-        const std::uint64_t chunks =
-            std::max<std::uint64_t>(1, (plain + kChunkSize - 1) / kChunkSize);
-        const auto size = static_cast<off_t>(prologue.size() + plain + chunks * kTagSize);
-        // Not reserved (EOPNOTSUPP, ENOSPC...): the writes below extend the file as they go
-        // and report a full disk themselves.
-        if (::fallocate(out_fd, 0, out_base, size) == 0)
-            reserved_end = out_base + size;
-    }
+    std::array<std::vector<std::uint8_t>, 2> outs{
+        std::vector<std::uint8_t>(batch * kSealedChunkSize),
+        std::vector<std::uint8_t>(batch * kSealedChunkSize)};
     // Declared after the buffers it reads, so that it is joined before they are freed.
     // The whole-file SHA-256 (for the journal and the report) is serial: it runs on its own
     // thread, one batch behind the write, so neither the I/O thread nor the sealing waits.
@@ -274,36 +238,25 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     };
     std::size_t pending = 0; // sealed bytes of the previous batch not yet written
     std::uint64_t pending_plain = 0;
-    // Writes the whole blocks of buffer `b` (its head, then `pending` sealed bytes); the rest
-    // is carried to the front of the other buffer before the next batch is sealed there.
-    auto flush = [&](std::size_t b) -> Result<void> {
+    auto flush = [&](const std::vector<std::uint8_t>& buf) -> Result<void> {
         if (pending == 0)
             return {};
         finish_hashing();
-        const std::uint8_t* sealed = outs[b].data() + heads[b];
         try {
-            hashing = std::async(std::launch::async, [&hash, sealed, len = pending] {
-                return hash.update({sealed, len});
+            hashing = std::async(std::launch::async, [&hash, data = buf.data(), len = pending] {
+                return hash.update({data, len});
             });
         } catch (const std::system_error&) {
             // No thread to spare: hash here instead.
-            if (auto r = hash.update({sealed, pending}); !r && hashed)
+            if (auto r = hash.update({buf.data(), pending}); !r && hashed)
                 hashed = std::move(r);
         }
-        const std::size_t len = detail::align_down(heads[b] + pending);
-        if (len > 0) {
-            auto r = positional ? out.write_all_at({outs[b].data(), len},
-                                                   out_base + static_cast<off_t>(written),
-                                                   kWritePieces, options.output_name)
-                                : out.write_all({outs[b].data(), len}, options.output_name);
-            if (!r)
-                return r;
-            if (options.start_writeback && !out.direct()) {
-                // Asynchronous: queues the batch for write-back, errors surface at fsync.
-                (void)::sync_file_range(out_fd, static_cast<off_t>(written),
-                                        static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
-            }
-            written += len;
+        if (auto r = write_all(out_fd, {buf.data(), pending}, options.output_name); !r)
+            return r;
+        if (options.start_writeback) {
+            // Asynchronous: queues the batch for write-back, errors surface at fsync.
+            (void)::sync_file_range(out_fd, static_cast<off_t>(stats.ciphertext_bytes),
+                                    static_cast<off_t>(pending), SYNC_FILE_RANGE_WRITE);
         }
         stats.ciphertext_bytes += pending;
         stats.plaintext_bytes += pending_plain;
@@ -346,15 +299,7 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
             chunks = 1; // an empty payload is one empty final chunk
         const std::uint64_t base = counter;
         const std::uint8_t* in_data = in_cur.data();
-        if (k > 0) {
-            // What the previous batch leaves unwritten (less than a block) goes first here.
-            const std::size_t prev = (k + 1) % 2;
-            const std::size_t end = heads[prev] + pending;
-            heads[k % 2] = end - detail::align_down(end);
-            std::memcpy(outs[k % 2].data(), outs[prev].data() + detail::align_down(end),
-                        heads[k % 2]);
-        }
-        std::uint8_t* out_data = outs[k % 2].data() + heads[k % 2];
+        std::uint8_t* out_data = outs[k % 2].data();
         pool.start(
             chunks, [&, in_data, out_data, data_len, chunks, eof, base](std::size_t i, unsigned w) {
                 const std::size_t off = i * kChunkSize;
@@ -378,7 +323,7 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
             if (auto r = plain_hash.update({in_data, data_len}); !r && hashed)
                 hashed = std::move(r);
         }
-        Result<void> flushed = flush((k + 1) % 2);
+        Result<void> flushed = flush(outs[(k + 1) % 2]);
         Result<std::size_t> next_got = std::size_t{0};
         if (!eof && flushed) {
             // Not the end: the read filled the buffer, so what lies beyond the batch is the
@@ -406,35 +351,10 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
         pending_plain = data_len;
         counter += chunks;
         if (eof) {
-            const std::size_t end = heads[k % 2] + pending;
-            auto r = flush(k % 2);
+            auto r = flush(outs[k % 2]);
             finish_hashing();
             if (!r)
                 return tl::unexpected(r.error());
-            // The final partial block, buffered: a direct write would have to be padded
-            // past the end of the file.
-            out.stop_direct();
-            const std::size_t whole = detail::align_down(end);
-            const std::span<const std::uint8_t> last{outs[k % 2].data() + whole, end - whole};
-            auto w = positional ? out.write_all_at(last, out_base + static_cast<off_t>(written), 1,
-                                                   options.output_name)
-                                : out.write_all(last, options.output_name);
-            if (!w)
-                return tl::unexpected(w.error());
-            written += end - whole;
-            if (positional) {
-                // What was reserved beyond the end goes (the input shrank, or the estimate
-                // was generous); the offset ends after the data, as sequential writes leave it.
-                const off_t file_end = out_base + static_cast<off_t>(written);
-                if (reserved_end > file_end && ::ftruncate(out_fd, file_end) != 0) {
-                    return fail(ErrorCode::io, "cannot cut " + options.output_name +
-                                                   " to its size: " + errno_text(errno));
-                }
-                if (::lseek(out_fd, file_end, SEEK_SET) < 0) {
-                    return fail(ErrorCode::io,
-                                "cannot seek in " + options.output_name + ": " + errno_text(errno));
-                }
-            }
             break;
         }
         std::swap(in_cur, in_next);
@@ -450,12 +370,6 @@ Result<AgeEncryptStats> age_encrypt(int in_fd, int out_fd,
     if (!plain_digest)
         return tl::unexpected(plain_digest.error());
     stats.plaintext_sha256 = *plain_digest;
-    if (written != stats.ciphertext_bytes) {
-        return fail(ErrorCode::internal,
-                    "age_encrypt: wrote " + std::to_string(written) + " bytes of a " +
-                        std::to_string(stats.ciphertext_bytes) + "-byte ciphertext");
-    }
-    stats.direct_bytes = out.direct_bytes();
     stats.readback->payload_bytes = stats.ciphertext_bytes - prologue.size();
     stats.readback->chunks = counter;
     return stats;
@@ -468,87 +382,69 @@ Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
         return fail(ErrorCode::verification,
                     name + " read back differs from what was written: " + what);
     };
+    {
+        std::vector<std::uint8_t> head(check.prologue.size());
+        auto n = read_full(fd, head, name);
+        if (!n)
+            return tl::unexpected(n.error());
+        if (*n != head.size())
+            return mismatch("it is truncated inside the header");
+        if (head != check.prologue)
+            return mismatch("the header differs");
+    }
     const std::size_t batch = std::max<std::size_t>(1, options.batch_chunks);
-    // Each read fills whole blocks at an aligned place (so that it can bypass the page
-    // cache); what the previous read left of a chunk cut by its end goes just before them.
-    const std::size_t carry_room = detail::align_up(kSealedChunkSize);
-    const std::size_t read_len = detail::align_up(batch * kSealedChunkSize);
-    std::array<detail::AlignedBuffer, 2> bufs{detail::AlignedBuffer(carry_room + read_len),
-                                              detail::AlignedBuffer(carry_room + read_len)};
-    const std::size_t max_chunks = (carry_room + read_len) / kSealedChunkSize + 1;
+    const std::size_t cap = batch * kSealedChunkSize;
     detail::ChunkPool pool(options.threads);
     auto made = make_aeads(pool);
     if (!made)
         return tl::unexpected(made.error());
     std::vector<detail::ChaChaPoly>& aeads = *made;
     FirstError open_error;
+    std::vector<std::uint8_t> in_cur(cap), in_next(cap);
     // Authenticating means decrypting: the scratch plaintext is wiped on every exit.
     struct Scratch {
         std::vector<std::uint8_t> bytes;
         ~Scratch() { detail::secure_zero(bytes); }
-    } plain{std::vector<std::uint8_t>(max_chunks * kChunkSize)};
-    std::vector<std::uint8_t> ok(max_chunks);
-    detail::DirectIo in(fd, options.direct_io);
+    } plain{std::vector<std::uint8_t>(batch * kChunkSize)};
+    std::vector<std::uint8_t> ok(batch);
 
-    std::size_t prologue_seen = 0; // header bytes compared so far
-    std::uint64_t next_chunk = 0;  // index of the first chunk not yet authenticated
-    std::uint64_t payload_left = check.payload_bytes; // bytes of those chunks
-    std::size_t carry = 0;
-    auto n = in.read_full({bufs[0].data() + carry_room, read_len}, name);
-    for (std::size_t k = 0;; ++k) {
+    std::uint64_t left = check.payload_bytes;
+    auto read_batch = [&](std::vector<std::uint8_t>& buf) -> Result<std::size_t> {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(cap, left));
+        auto n = read_full(fd, {buf.data(), want}, name);
         if (!n)
             return tl::unexpected(n.error());
-        const bool at_eof = *n < read_len;
-        const std::uint8_t* p = bufs[k % 2].data() + carry_room - carry;
-        std::size_t avail = carry + *n;
-        if (prologue_seen < check.prologue.size()) {
-            const std::size_t m = std::min(avail, check.prologue.size() - prologue_seen);
-            if (std::memcmp(p, check.prologue.data() + prologue_seen, m) != 0)
-                return mismatch("the header differs");
-            prologue_seen += m;
-            p += m;
-            avail -= m;
-            if (prologue_seen < check.prologue.size() && at_eof)
-                return mismatch("it is truncated inside the header");
-        }
-        // The whole chunks at hand: every chunk but the last is full-size.
-        std::size_t chunks = 0;
-        std::size_t used = 0;
-        while (next_chunk + chunks < check.chunks) {
-            const auto len = static_cast<std::size_t>(
-                std::min<std::uint64_t>(kSealedChunkSize, payload_left - used));
-            if (avail - used < len)
-                break;
-            used += len;
-            ++chunks;
-        }
-        const std::uint64_t base = next_chunk;
-        const std::uint64_t left = payload_left;
-        pool.start(chunks, [&, p, base, left](std::size_t i, unsigned w) {
+        if (*n != want)
+            return fail(ErrorCode::verification,
+                        name + " read back differs from what was written: it is truncated");
+        left -= want;
+        return want;
+    };
+    auto got = read_batch(in_cur);
+    if (!got)
+        return tl::unexpected(got.error());
+    std::uint64_t base = 0;
+    while (*got > 0) {
+        const std::size_t data_len = *got;
+        const std::size_t chunks = (data_len + kSealedChunkSize - 1) / kSealedChunkSize;
+        const std::uint8_t* in_data = in_cur.data();
+        pool.start(chunks, [&, in_data, data_len, base](std::size_t i, unsigned w) {
             const std::size_t off = i * kSealedChunkSize;
-            const auto len =
-                static_cast<std::size_t>(std::min<std::uint64_t>(kSealedChunkSize, left - off));
+            const std::size_t len = std::min(kSealedChunkSize, data_len - off);
             ok[i] = 0;
             if (len < kTagSize)
                 return;
             auto tag = aeads[w].open(
                 check.payload_key, chunk_nonce(base + i, base + i + 1 == check.chunks),
-                {p + off, len}, {plain.bytes.data() + i * kChunkSize, len - kTagSize});
+                {in_data + off, len}, {plain.bytes.data() + i * kChunkSize, len - kTagSize});
             if (!tag)
                 open_error.set(tag.error());
             else
                 ok[i] = static_cast<std::uint8_t>(*tag == detail::TagCheck::verified);
         });
-        // While the workers authenticate: move the cut chunk's start in front of the next
-        // read's place and read on (the chunks being checked are not touched).
-        const bool all_seen = next_chunk + chunks == check.chunks;
-        carry = avail - used;
         Result<std::size_t> next = std::size_t{0};
-        if (!at_eof && !(all_seen && carry > 0)) {
-            std::uint8_t* to = bufs[(k + 1) % 2].data() + carry_room;
-            std::memcpy(to - carry, p + used, carry);
-            next = in.read_full({to, read_len}, name);
-        }
+        if (left > 0)
+            next = read_batch(in_next);
         pool.wait();
         if (auto e = open_error.take())
             return tl::unexpected(*e);
@@ -557,17 +453,22 @@ Result<void> age_verify_readback(int fd, const AgeReadbackCheck& check,
                 return mismatch("payload chunk " + std::to_string(base + i) +
                                 " does not authenticate");
         }
-        next_chunk += chunks;
-        payload_left -= used;
-        if (all_seen && carry > 0)
-            return mismatch("it has trailing data");
-        if (at_eof) {
-            if (!all_seen)
-                return mismatch("it is truncated");
-            return {};
-        }
-        n = std::move(next);
+        if (!next)
+            return tl::unexpected(next.error());
+        base += chunks;
+        std::swap(in_cur, in_next);
+        got = next;
     }
+    if (base != check.chunks)
+        return mismatch("it has " + std::to_string(base) + " chunks, not " +
+                        std::to_string(check.chunks));
+    std::uint8_t extra = 0;
+    auto n = read_full(fd, {&extra, 1}, name);
+    if (!n)
+        return tl::unexpected(n.error());
+    if (*n != 0)
+        return mismatch("it has trailing data");
+    return {};
 }
 
 Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& check,
@@ -578,11 +479,6 @@ Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& ch
     AgeStreamOptions so;
     so.threads = threads;
     so.input_name = path;
-    // Buffered, not O_DIRECT: the pages were dropped above (a direct write leaves none but
-    // the last block's), so this reads the device either way, and readahead keeps several
-    // requests in flight where a direct read waits for each 4 MiB one (bench/RESULTS.md,
-    // issue 14: 1.1-1.7 s against 1.4-2.0 s for 1 GiB on a virtio disk).
-    so.direct_io = false;
     return age_verify_readback(fd->get(), check, so);
 }
 

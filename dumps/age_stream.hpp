@@ -29,12 +29,6 @@ struct AgeStreamOptions {
     /// age_encrypt(): start write-back of each written batch (sync_file_range) so that the
     /// caller's final fsync has little left to do. A hint only: never a durability promise.
     bool start_writeback = false;
-    /// age_encrypt() and age_verify_readback(): bypass the page cache (O_DIRECT) where the
-    /// descriptor is a regular file that accepts it, else buffered I/O, as without it. Writes
-    /// and reads then go in whole 4 KiB blocks from the descriptor's offset (which should be
-    /// 0); age_encrypt() writes the final partial block buffered. Leaves the descriptor's
-    /// flags as it found them.
-    bool direct_io = false;
     /// age_encrypt(): for an input whose writer sends its first `size` bytes again, final, after
     /// everything else (libvirt rewrites a save image's header last; written into a FIFO, the
     /// new header arrives after the stream). The last `size` bytes of the input (the trailer)
@@ -66,7 +60,6 @@ struct AgeEncryptStats {
     std::uint64_t ciphertext_bytes = 0;               ///< header + nonce + sealed chunks
     std::array<std::uint8_t, 32> ciphertext_sha256{}; ///< SHA-256 of every byte written
     std::array<std::uint8_t, 32> plaintext_sha256{};  ///< SHA-256 of every byte read
-    std::uint64_t direct_bytes = 0; ///< bytes written with O_DIRECT (AgeStreamOptions::direct_io)
     /// Lets age_verify_readback() check the written file without a second SHA-256 pass.
     /// Holds the payload key: keep it only until the check is done.
     AgeReadbackCheckPtr readback;
@@ -93,9 +86,8 @@ struct AgeEncryptStats {
                                                const AgeStreamOptions& options = {});
 
 /// age_verify_readback() of the file at `path`, its cached pages dropped first so that the
-/// check reads what storage returns (buffered reads: faster than O_DIRECT here, see the body).
-/// ErrorCode::not_found when the file is missing, io when it cannot be opened or read, verification
-/// when it differs.
+/// check reads what storage returns. ErrorCode::not_found when the file is missing, io when it
+/// cannot be opened or read, verification when it differs.
 [[nodiscard]] Result<void> age_verify_file(const std::string& path, const AgeReadbackCheck& check,
                                            unsigned threads);
 

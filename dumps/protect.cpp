@@ -907,7 +907,6 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
         so.input_name = abs;
         so.output_name = j.partial;
         so.start_writeback = true;
-        so.direct_io = true;
         auto enc = age_encrypt(in.get(), out.get(), options.recipients, so);
         if (!enc)
             return failed(enc.error(), false);
@@ -966,7 +965,6 @@ Result<ProtectReport> protect_file(const std::string& path, const ProtectOptions
     report.ciphertext_bytes = stats.ciphertext_bytes;
     report.ciphertext_sha256 = j.cipher_sha256;
     report.plaintext_sha256 = hex(stats.plaintext_sha256);
-    report.direct_bytes = stats.direct_bytes;
     if (!options.keep_plaintext) {
         WipeOptions wo;
         wo.expect = WipeOptions::Expected{j.plain_dev, j.plain_ino, j.plain_size};

@@ -42,9 +42,6 @@ struct ProtectReport {
     /// hex, of the bytes encrypted; empty when this call only finished an earlier run
     std::string plaintext_sha256;
     std::optional<WipeReport> wipe; ///< absent when the plaintext was kept (or already gone)
-    /// Ciphertext bytes written bypassing the page cache (O_DIRECT); 0 where the file system
-    /// refused it (then written buffered). All but the last partial 4 KiB block otherwise.
-    std::uint64_t direct_bytes = 0;
     /// Non-empty when this call found the same file's earlier run interrupted and finished
     /// it (what recovery did) instead of encrypting again.
     std::string resumed;
