@@ -7,12 +7,14 @@
 # Prints one line per run (bench/measure.py: wall, user, sys, peak RSS), then a summary with
 # medians and the ratios the issue sets as targets.
 # Usage: bench/dumps.sh [SNAPGOV_BINARY]   (default: build/snapgov)
-# Env: BENCH_DIR (default: a temp dir under /var/tmp, on disk), SIZE_MIB=2048, REPEAT=3.
+# Env: BENCH_DIR (default: a temp dir under /var/tmp, on disk), SIZE_MIB=2048, REPEAT=3,
+# ONLY=encrypt or ONLY=wipe (default: both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 snapgov=$(realpath "${1:-build/snapgov}")
 size_mib=${SIZE_MIB:-2048}
 repeat=${REPEAT:-3}
+only=${ONLY:-}
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/snapgov-bench-dumps-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 measure() { python3 bench/measure.py "$@"; }
@@ -31,6 +33,7 @@ sync
 for kind in random zero; do
   src=$work/$kind.mem
   for _ in $(seq "$repeat"); do
+    [[ $only == wipe ]] && break
     measure "encrypt-snapgov $kind" -- "$snapgov" dump encrypt --keep -r "$pub" \
       --state-dir "$work/state" "$src"
     rm -f "$src.age"
@@ -40,6 +43,7 @@ for kind in random zero; do
     rm -f "$work/copy"
   done
   for _ in $(seq "$repeat"); do
+    [[ $only == encrypt ]] && break
     cp "$src" "$work/victim"; sync "$work/victim"
     measure "wipe-snapgov $kind" -- "$snapgov" dump wipe "$work/victim"
     rm -f "$work/victim"

@@ -319,6 +319,17 @@ TEST_CASE("read-back verification accepts the written file and rejects any chang
         longer.push_back(0);
         test::write_file(out_path, longer);
         CHECK_FALSE(verify());
+        // Longer by a whole 4 KiB block, and cut at a block boundary inside the payload.
+        longer = good;
+        longer.resize(good.size() + 4096, 0);
+        test::write_file(out_path, longer);
+        CHECK_FALSE(verify());
+        if (good.size() > 8192) {
+            truncated = good;
+            truncated.resize(8192);
+            test::write_file(out_path, truncated);
+            CHECK_FALSE(verify());
+        }
     }
 }
 
