@@ -163,8 +163,16 @@ Inventory ProviderPool::collect(const providers::CollectScope& scope) {
                               "provider " + spec.name + ": internal error: " + e.what());
             }
             // Released before the result is published: whoever sees the result may use
-            // the provider at once, and this thread no longer touches it.
+            // the provider at once, and this thread no longer touches it. Its references go
+            // too: else the last one could be this thread's, and the provider (with its
+            // libraries' state: GSSAPI, libvirt) would be destroyed here while the process
+            // that has its result exits and tears those libraries down (seen: an assertion
+            // in libkrb5's mutex at the end of `snapgov plan`).
             busy->store(false);
+            holder.reset();
+            registry.reset();
+            heartbeat.reset();
+            sink = nullptr;
             promise.set_value(std::move(result));
         };
         try {
