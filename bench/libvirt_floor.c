@@ -24,7 +24,7 @@ struct shared {
     atomic_int next;
     atomic_size_t labels, snapshots, docs;
     atomic_int failed;
-    int domains;
+    atomic_int domains; /* as listed (every connection lists the same host) */
 };
 
 static void* worker(void* arg) {
@@ -43,7 +43,7 @@ static void* worker(void* arg) {
         virConnectClose(conn);
         return NULL;
     }
-    s->domains = n;
+    atomic_store(&s->domains, n);
     for (int i; (i = atomic_fetch_add(&s->next, 1)) < n;) {
         char* meta =
             virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, "urn:snapgov:labels", 0);
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     printf("%d domains (%zu labelled), %zu snapshots, %zu XML documents, %d connection(s)\n",
-           s.domains, atomic_load(&s.labels), atomic_load(&s.snapshots), atomic_load(&s.docs),
-           connections);
+           atomic_load(&s.domains), atomic_load(&s.labels), atomic_load(&s.snapshots),
+           atomic_load(&s.docs), connections);
     return 0;
 }

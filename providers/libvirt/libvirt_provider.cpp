@@ -275,16 +275,16 @@ Result<ConnectHandle> open_connection(const std::string& uri, EventLoop loop) {
 }
 
 LibvirtProvider::LibvirtProvider(std::string name, std::string uri, ConnectHandle connection,
-                                 std::size_t max_connections, bool event_loop)
+                                 std::size_t max_connections, EventLoop loop)
     : Provider(std::move(name)), uri_(std::move(uri)), connection_(std::move(connection)),
-      max_connections_(std::max<std::size_t>(1, max_connections)), event_loop_(event_loop) {}
+      max_connections_(std::max<std::size_t>(1, max_connections)), loop_(loop) {}
 
 LibvirtProvider::~LibvirtProvider() {
     deregister_events();
 }
 
 Result<void> LibvirtProvider::watch(EventSink sink) {
-    if (!event_loop_) {
+    if (loop_ == EventLoop::leave) {
         return fail(ErrorCode::unsupported,
                     "provider " + name() + ": created for collections only, without events");
     }
@@ -340,7 +340,7 @@ Result<void> LibvirtProvider::ensure_connected() {
         return {};
     }
     log::warning("provider " + name() + ": connection to " + uri_ + " lost, reconnecting");
-    auto conn = open_connection(uri_, loop());
+    auto conn = open_connection(uri_, loop_);
     if (!conn) {
         connection_.reset();
         return tl::unexpected(conn.error());
@@ -625,7 +625,7 @@ Result<std::vector<Vm>> LibvirtProvider::read_domains(const std::vector<Listed>&
                 // Each extra connection is this thread's alone for the collection.
                 ConnectHandle& conn = extra_[k];
                 if (!conn || virConnectIsAlive(conn.get()) != 1) {
-                    auto opened = open_connection(uri_, loop());
+                    auto opened = open_connection(uri_, loop_);
                     if (!opened) {
                         conn.reset();
                         log::warning("provider " + name() + ": " + opened.error().message +
@@ -925,13 +925,13 @@ Result<std::unique_ptr<Provider>> LibvirtFactory::create(const ProviderSpec& spe
         return tl::unexpected(settings.error());
     }
     const std::string& uri = (*settings)->uri;
-    const bool event_loop = !use.collect_only;
-    auto conn = open_connection(uri, event_loop ? EventLoop::start : EventLoop::leave);
+    const EventLoop loop = use.collect_only ? EventLoop::leave : EventLoop::start;
+    auto conn = open_connection(uri, loop);
     if (!conn) {
         return tl::unexpected(conn.error().with_context("provider " + spec.name));
     }
     return std::make_unique<LibvirtProvider>(spec.name, uri, std::move(*conn),
-                                             (*settings)->max_connections, event_loop);
+                                             (*settings)->max_connections, loop);
 }
 
 } // namespace snapgov::providers::libvirt

@@ -36,11 +36,11 @@ class LibvirtProvider final : public Provider {
 public:
     /// Takes ownership of an open connection to `uri`. A collection reads domains over up to
     /// `max_connections` connections at once (this one and others it opens as needed, kept
-    /// for later passes); a test-driver URI always uses this one connection only. Without
-    /// `event_loop` the connections it opens do not start libvirt's event loop (see
-    /// open_connection()), and watch() is refused.
+    /// for later passes); a test-driver URI always uses this one connection only. The
+    /// connections it opens (again) do what `loop` says with the event loop (see
+    /// open_connection()); with EventLoop::leave, watch() is refused.
     LibvirtProvider(std::string name, std::string uri, ConnectHandle connection,
-                    std::size_t max_connections = 1, bool event_loop = true);
+                    std::size_t max_connections = 1, EventLoop loop = EventLoop::start);
 
     ~LibvirtProvider() override;
 
@@ -94,9 +94,6 @@ private:
     /// Reconnects if needed, then finds the VM's domain by UUID.
     [[nodiscard]] Result<DomainHandle> lookup_domain(const Vm& vm);
     [[nodiscard]] Result<void> register_events();
-    [[nodiscard]] EventLoop loop() const {
-        return event_loop_ ? EventLoop::start : EventLoop::leave;
-    }
     void deregister_events();
     /// Redefines the checkpoint (and its children) recorded in the journal file `path`, then
     /// removes the journal.
@@ -107,7 +104,7 @@ private:
     std::string uri_;
     ConnectHandle connection_;
     std::size_t max_connections_;
-    bool event_loop_;
+    EventLoop loop_;
     /// The other connections of a collection, opened on first use and kept between passes
     /// (each used by one collection thread at a time).
     std::vector<ConnectHandle> extra_;

@@ -17,19 +17,10 @@ namespace test = snapgov::testing;
 
 namespace {
 
-struct Keys {
-    std::string identity_file;
-    std::string recipient;
-};
+using Keys = test::AgeKeyFile;
 
 Keys keygen(const test::TempDir& dir, const std::string& name) {
-    Keys k;
-    k.identity_file = dir.file(name + ".key");
-    REQUIRE(test::run("age-keygen -o '" + k.identity_file + "' 2>/dev/null") == 0);
-    k.recipient = test::run_output("age-keygen -y '" + k.identity_file + "'");
-    while (!k.recipient.empty() && k.recipient.back() == '\n')
-        k.recipient.pop_back();
-    return k;
+    return test::age_keygen(dir.file(name + ".key"));
 }
 
 void encrypt_path(const std::string& in, const std::string& out,

@@ -34,14 +34,10 @@ struct Key {
 };
 
 Key keygen(const test::TempDir& dir) {
-    const std::string file = dir.file("key.txt");
-    REQUIRE(test::run("age-keygen -o '" + file + "' 2>/dev/null") == 0);
-    std::string pub = test::run_output("age-keygen -y '" + file + "'");
-    while (!pub.empty() && pub.back() == '\n')
-        pub.pop_back();
-    auto r = X25519Recipient::parse(pub);
+    const auto made = test::age_keygen(dir.file("key.txt"));
+    auto r = X25519Recipient::parse(made.recipient);
     REQUIRE(r);
-    return {file, *r};
+    return {made.identity_file, *r};
 }
 
 // A libvirt-like stream: header with the "Part" magic, `body` bytes, then the final header.

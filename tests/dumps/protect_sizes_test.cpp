@@ -26,14 +26,10 @@ struct AgeKey {
 };
 
 AgeKey keygen(const test::TempDir& dir, const std::string& name) {
-    const std::string file = dir.file(name + ".key");
-    REQUIRE(test::run("age-keygen -o '" + file + "' 2>/dev/null") == 0);
-    std::string text = test::run_output("age-keygen -y '" + file + "'");
-    while (!text.empty() && text.back() == '\n')
-        text.pop_back();
-    auto r = X25519Recipient::parse(text);
+    const auto made = test::age_keygen(dir.file(name + ".key"));
+    auto r = X25519Recipient::parse(made.recipient);
     REQUIRE(r);
-    return {file, *r};
+    return {made.identity_file, *r};
 }
 
 // What `age -d` makes of `path` (an empty plaintext leaves no output file).

@@ -93,4 +93,19 @@ std::string run_output(const std::string& command) {
     return out;
 }
 
+AgeKeyFile age_keygen(const std::string& identity_file) {
+    AgeKeyFile key{identity_file, {}};
+    if (run("age-keygen -o '" + identity_file + "' 2>/dev/null") != 0) {
+        throw std::runtime_error("age-keygen -o " + identity_file + " failed");
+    }
+    key.recipient = run_output("age-keygen -y '" + identity_file + "'");
+    while (!key.recipient.empty() && key.recipient.back() == '\n') {
+        key.recipient.pop_back();
+    }
+    if (key.recipient.empty()) {
+        throw std::runtime_error("age-keygen -y " + identity_file + " printed no recipient");
+    }
+    return key;
+}
+
 } // namespace snapgov::testing

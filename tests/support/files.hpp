@@ -21,4 +21,13 @@ int run(const std::string& command);
 /// Runs `command` and returns its standard output.
 std::string run_output(const std::string& command);
 
+/// An age key pair made by the real `age-keygen`.
+struct AgeKeyFile {
+    std::string identity_file; ///< the private key, for `age -d -i`
+    std::string recipient;     ///< its public key, `age1...`
+};
+/// Writes a new key to `identity_file` with `age-keygen`; throws std::runtime_error if the
+/// tool fails or prints no recipient.
+AgeKeyFile age_keygen(const std::string& identity_file);
+
 } // namespace snapgov::testing
