@@ -12,7 +12,9 @@
 #include <pthread.h>
 #include <string_view>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -185,6 +187,108 @@ void remove_quietly(const std::string& path) {
     }
 }
 
+/// Keeps libvirt from blocking on the FIFO if snapgov dies while the libvirt call runs.
+///
+/// libvirt opens the path a second time after the stream, without O_CREAT, to write the final
+/// header. With snapgov's own descriptor gone (SIGKILL, a crash), that open would wait for a
+/// reader forever, inside a libvirtd worker that holds the domain's job. So a small child
+/// process holds the FIFO open too and waits on a pipe from snapgov. When the pipe reaches end
+/// of file without a word (snapgov died), the child removes the FIFO, if it is still the one it
+/// holds, and closes it: an open that comes later fails (ENOENT), a write that comes later fails
+/// (EPIPE), a writer blocked on a full FIFO wakes with EPIPE, and libvirt fails the checkpoint
+/// and resumes the VM. Only if libvirt's second open came first can its 92-byte header go into
+/// the pipe before the close: the checkpoint then exists with no memory file (`snapgov plan`
+/// reports it). Nothing reaches a file either way. release() (and the destructor) tells the
+/// child to leave everything alone and reaps it.
+class FifoGuard {
+public:
+    FifoGuard() = default;
+    FifoGuard(const FifoGuard&) = delete;
+    FifoGuard& operator=(const FifoGuard&) = delete;
+    ~FifoGuard() { release(); }
+
+    /// Starts the child, which keeps `fifo_fd` (open on `fifo_path`) and nothing else.
+    [[nodiscard]] Result<void> start(int fifo_fd, const std::string& fifo_path) {
+        int ctl[2];
+        if (::pipe2(ctl, O_CLOEXEC) != 0) {
+            return fail(ErrorCode::io, "cannot create a pipe: " + errno_text(errno));
+        }
+        const char* path = fifo_path.c_str(); // the child's copy of the memory stays valid
+        const pid_t pid = ::fork();
+        if (pid < 0) {
+            const int err = errno;
+            ::close(ctl[0]);
+            ::close(ctl[1]);
+            return fail(ErrorCode::io,
+                        "cannot start the process that guards the FIFO: " + errno_text(err));
+        }
+        if (pid == 0) {
+            guard_main(ctl[0], fifo_fd, path); // async-signal-safe calls only; never returns
+        }
+        ::close(ctl[0]);
+        ctl_ = UniqueFd(ctl[1]);
+        pid_ = pid;
+        return {};
+    }
+
+    /// Tells the child that snapgov is in charge again (it exits without touching anything)
+    /// and reaps it.
+    void release() {
+        if (pid_ <= 0) {
+            return;
+        }
+        const char done = 'd';
+        (void)!::write(ctl_.get(), &done, 1);
+        ctl_ = UniqueFd();
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+    }
+
+private:
+    [[noreturn]] static void guard_main(int ctl, int fifo_fd, const char* path) {
+        // Ctrl-C and the service manager's signals are for snapgov; this child then acts on
+        // snapgov's end. Nothing else is kept: not the libvirt connection, not the partial file
+        // (whose lock must end with snapgov), not the terminal.
+        for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) {
+            struct sigaction ignore {};
+            ignore.sa_handler = SIG_IGN;
+            (void)::sigaction(sig, &ignore, nullptr);
+        }
+        (void)::prctl(PR_SET_DUMPABLE, 0); // it holds a copy of snapgov's memory
+        sigset_t none;
+        sigemptyset(&none);
+        (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
+        const unsigned lo = static_cast<unsigned>(std::min(ctl, fifo_fd));
+        const unsigned hi = static_cast<unsigned>(std::max(ctl, fifo_fd));
+        if (lo > 0) {
+            (void)::close_range(0, lo - 1, 0);
+        }
+        if (hi > lo + 1) {
+            (void)::close_range(lo + 1, hi - 1, 0);
+        }
+        (void)::close_range(hi + 1, ~0U, 0);
+        char word = 0;
+        ssize_t n = 0;
+        do {
+            n = ::read(ctl, &word, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) { // end of file: snapgov is gone
+            struct stat held {};
+            struct stat named {};
+            if (::fstat(fifo_fd, &held) == 0 && ::lstat(path, &named) == 0 &&
+                held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+                (void)::unlink(path);
+            }
+        }
+        ::_exit(0);
+    }
+
+    UniqueFd ctl_;
+    pid_t pid_ = -1;
+};
+
 } // namespace
 
 Result<std::vector<std::string>> remove_capture_leftovers(const std::string& fifo_path,
@@ -294,6 +398,10 @@ Result<FifoCaptureReport> capture_save_image(const FifoCaptureOptions& options,
     (void)::fcntl(pipe_out.get(), F_SETFL, O_NONBLOCK);
     (void)::fcntl(pipe_out.get(), F_SETPIPE_SZ, static_cast<int>(kPumpBuffer));
 
+    FifoGuard guard; // declared after the FIFO's descriptor: released before it is closed
+    if (auto r = guard.start(fifo.get(), fifo_path); !r) {
+        return fail_closed(r.error());
+    }
     CaptureState state(abort);
     const auto deadline = Clock::now() + options.timeout;
     Result<void> written = fail(ErrorCode::internal, "the writer did not run");
@@ -321,6 +429,7 @@ Result<FifoCaptureReport> capture_save_image(const FifoCaptureOptions& options,
         pump_thread.join();
         writer_thread.join();
     }
+    guard.release(); // libvirt's call returned: it will not open the FIFO again
     if (!written) {
         Error e = written.error();
         if (!encrypted) {

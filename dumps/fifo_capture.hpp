@@ -61,7 +61,9 @@ using FifoAbort = std::function<void(const std::string& why)>;
 /// `fifo_path` is refused (ErrorCode::usage). Fails closed: on any error (the writer's, the
 /// timeout, a header that does not match, a read, write or full-disk error) the partial or
 /// final ciphertext and the FIFO are removed; no plaintext is ever written to a file. The
-/// writer's own error comes first in the message.
+/// writer's own error comes first in the message. While the writer runs, a child process holds
+/// the FIFO too; if this process dies, it removes the FIFO and closes it, so that libvirt's next
+/// open or write fails instead of waiting forever for a reader.
 [[nodiscard]] Result<FifoCaptureReport> capture_save_image(const FifoCaptureOptions& options,
                                                            const FifoWriter& writer,
                                                            const FifoAbort& abort);

@@ -8,14 +8,21 @@
  * With $SNAPGOV_TEST_STOP_AT_FIFO_READ set to a path, the process stops itself (SIGSTOP) right
  * after its first read that returns data from the FIFO at that path: `snapgov checkpoint
  * create` is then held mid-stream, with libvirt's writer blocked on the full FIFO, for as
- * long as the test wants, whatever the machine's load. */
+ * long as the test wants, whatever the machine's load.
+ * With $SNAPGOV_TEST_HOLD_REOPEN set to a folder (in libvirtd's environment) and the file
+ * FOLDER/armed present, the next open for writing without O_TRUNC or O_CREAT of a FIFO (libvirt
+ * 9.0's second open of a memory path, for the final header, after the stream) is held: it
+ * removes FOLDER/armed, creates FOLDER/held, and waits for FOLDER/go (60 s at most) before it
+ * opens. A test kills snapgov in that window. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,4 +84,71 @@ ssize_t read(int fd, void* buf, size_t count) {
         is_fifo_at(fd, fifo) && !__atomic_exchange_n(&stopped, 1, __ATOMIC_SEQ_CST))
         raise(SIGSTOP);
     return r;
+}
+
+typedef int (*open_fn)(const char*, int, ...);
+typedef int (*openat_fn)(int, const char*, int, ...);
+
+static void hold_reopen(const char* path, int flags) {
+    const char* dir = getenv("SNAPGOV_TEST_HOLD_REOPEN");
+    if (dir == NULL || path == NULL || (flags & O_ACCMODE) != O_WRONLY ||
+        (flags & (O_TRUNC | O_CREAT)) != 0)
+        return;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return;
+    char armed[4096], held[4096], go[4096];
+    snprintf(armed, sizeof armed, "%s/armed", dir);
+    snprintf(held, sizeof held, "%s/held", dir);
+    snprintf(go, sizeof go, "%s/go", dir);
+    if (unlink(armed) != 0)
+        return; /* not armed, or already used */
+    open_fn real = (open_fn)dlsym(RTLD_NEXT, "open");
+    const int fd = real(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    for (int i = 0; i < 600 && access(go, F_OK) != 0; ++i)
+        usleep(100000);
+}
+
+static mode_t mode_arg(int flags, va_list ap) {
+    return (flags & (O_CREAT | O_TMPFILE)) != 0 ? (mode_t)va_arg(ap, int) : 0;
+}
+
+int open(const char* path, int flags, ...) {
+    va_list ap;
+    va_start(ap, flags);
+    const mode_t mode = mode_arg(flags, ap);
+    va_end(ap);
+    hold_reopen(path, flags);
+    return ((open_fn)dlsym(RTLD_NEXT, "open"))(path, flags, mode);
+}
+
+int open64(const char* path, int flags, ...) {
+    va_list ap;
+    va_start(ap, flags);
+    const mode_t mode = mode_arg(flags, ap);
+    va_end(ap);
+    hold_reopen(path, flags);
+    return ((open_fn)dlsym(RTLD_NEXT, "open64"))(path, flags, mode);
+}
+
+int openat(int dirfd, const char* path, int flags, ...) {
+    va_list ap;
+    va_start(ap, flags);
+    const mode_t mode = mode_arg(flags, ap);
+    va_end(ap);
+    if (dirfd == AT_FDCWD || (path != NULL && path[0] == '/'))
+        hold_reopen(path, flags);
+    return ((openat_fn)dlsym(RTLD_NEXT, "openat"))(dirfd, path, flags, mode);
+}
+
+int openat64(int dirfd, const char* path, int flags, ...) {
+    va_list ap;
+    va_start(ap, flags);
+    const mode_t mode = mode_arg(flags, ap);
+    va_end(ap);
+    if (dirfd == AT_FDCWD || (path != NULL && path[0] == '/'))
+        hold_reopen(path, flags);
+    return ((openat_fn)dlsym(RTLD_NEXT, "openat64"))(dirfd, path, flags, mode);
 }

@@ -4,13 +4,16 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <string_view>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dumps/age_keys.hpp"
@@ -314,4 +317,98 @@ TEST_CASE("a write error while encrypting (the file size limit, as a full disk w
     CHECK_FALSE(std::filesystem::exists(o.fifo_path));
     CHECK_FALSE(std::filesystem::exists(o.ciphertext_path));
     CHECK_FALSE(std::filesystem::exists(o.ciphertext_path + ".partial"));
+}
+
+namespace {
+
+// Waits up to `seconds` for the child `pid` to end; kills it if it does not.
+bool ended_within(pid_t pid, int seconds, int& status) {
+    for (int i = 0; i < seconds * 100; ++i) {
+        if (::waitpid(pid, &status, WNOHANG) == pid)
+            return true;
+        ::usleep(10000);
+    }
+    ::kill(pid, SIGKILL);
+    (void)::waitpid(pid, &status, 0);
+    return false;
+}
+
+bool any_file_holds_save_magic(const std::filesystem::path& dir) {
+    const std::string_view magic = "LibvirtQemud";
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        if (!e.is_regular_file())
+            continue;
+        const auto bytes = test::read_file(e.path().string());
+        if (std::search(bytes.begin(), bytes.end(), magic.begin(), magic.end()) != bytes.end())
+            return true;
+    }
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("snapgov killed between libvirt's two opens: the second open cannot wait forever, "
+          "the FIFO goes, no plaintext is left, the next capture proceeds",
+          "[fifo]") {
+    test::TempDir dir;
+    const Key key = keygen(dir);
+    const FifoCaptureOptions o = capture_options(dir, key);
+    const Stream s = make_stream(256 * 1024);
+    int streamed[2];
+    REQUIRE(::pipe(streamed) == 0);
+    const pid_t snapgov = ::fork();
+    REQUIRE(snapgov >= 0);
+    if (snapgov == 0) {
+        // snapgov, whose libvirt call has written the stream and is killed before it opens
+        // the FIFO again for the final header.
+        ::close(streamed[0]);
+        (void)capture_save_image(
+            o,
+            [&]() -> snapgov::Result<void> {
+                {
+                    UniqueFd fd(::open(o.fifo_path.c_str(), O_WRONLY | O_CLOEXEC));
+                    (void)write_all(fd.get(), {s.input.data(), s.input.size() - kHead},
+                                    o.fifo_path);
+                }
+                (void)!::write(streamed[1], "s", 1);
+                for (;;)
+                    ::pause();
+            },
+            [](const std::string&) {});
+        ::_exit(1);
+    }
+    ::close(streamed[1]);
+    char c = 0;
+    REQUIRE(::read(streamed[0], &c, 1) == 1);
+    ::close(streamed[0]);
+    REQUIRE(::kill(snapgov, SIGKILL) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(snapgov, &status, 0) == snapgov);
+
+    // The FIFO is removed on snapgov's behalf, at once (10 s allowed).
+    bool gone = false;
+    for (int i = 0; i < 1000 && !gone; ++i) {
+        gone = !std::filesystem::exists(std::filesystem::symlink_status(o.fifo_path));
+        if (!gone)
+            ::usleep(10000);
+    }
+    CHECK(gone);
+    // libvirt's second open (O_WRONLY, no O_CREAT), in a process of its own: it must return.
+    const pid_t libvirt = ::fork();
+    REQUIRE(libvirt >= 0);
+    if (libvirt == 0) {
+        const int fd = ::open(o.fifo_path.c_str(), O_WRONLY | O_CLOEXEC);
+        ::_exit(fd < 0 && errno == ENOENT ? 0 : 3);
+    }
+    REQUIRE(ended_within(libvirt, 10, status));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0); // ENOENT: libvirt fails the checkpoint and resumes the VM
+    CHECK_FALSE(std::filesystem::exists(o.ciphertext_path));
+    CHECK_FALSE(any_file_holds_save_magic(dir.path()));
+
+    // What the killed capture left (its partial ciphertext) does not stop the next one.
+    auto again = capture_save_image(
+        o, [&] { return libvirt_like_writer(o.fifo_path, s); }, [](const std::string&) {});
+    REQUIRE(again);
+    CHECK(again->image_bytes == s.image.size());
 }

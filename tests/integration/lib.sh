@@ -6,6 +6,8 @@
 # running 64 MiB QEMU VM with a blank qcow2 disk. summary() stops all of it by the PIDs
 # recorded at start and checks the host was left alone: the libvirtd/virtlogd processes that
 # ran before still run, /etc/libvirt is unchanged. An early exit stops it all too.
+# A test that defines the function libvirtd_env gets its output (NAME=VALUE words, e.g. an
+# LD_PRELOAD shim; $work exists by then) in the private libvirtd's environment.
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: needs root to start libvirtd and QEMU"
@@ -47,7 +49,9 @@ setup_vm() { # setup_vm NAME
   work=$(mktemp -d "/tmp/$vm-XXXXXX")
   trap lib_cleanup EXIT
   "$lib_here/libvirtd.sh" host-state > "$work/host-state"
-  lvroot=$("$lib_here/libvirtd.sh" start)
+  local env=""
+  if declare -F libvirtd_env >/dev/null; then env=$(libvirtd_env); fi
+  lvroot=$(SNAPGOV_LIBVIRTD_ENV=$env "$lib_here/libvirtd.sh" start)
   uri=$(cat "$lvroot/uri")
   export LIBVIRT_DEFAULT_URI=$uri
   echo "private libvirtd: $uri (PID $(cat "$lvroot/libvirtd.pid"))"

@@ -9,6 +9,8 @@
 #   2. SIGKILL snapgov mid-stream (c2): libvirt fails the checkpoint, the VM runs on, no
 #      plaintext anywhere; a re-run removes the leftovers and succeeds.
 #   2b. a stalled capture times out: libvirt's job is aborted, the VM runs, nothing stays.
+#   2d. SIGKILL snapgov between libvirt's two opens (c3; libvirtd's own open held by the shim):
+#       the FIFO is removed for snapgov, libvirt's open fails at once, the VM runs.
 #   2c. --disk-only: no memory, nothing in the folder.
 #   3. revert c1: refused while the VM runs; with --force the VM runs again from c1's memory,
 #      on a fresh overlay of c1's disk.
@@ -22,7 +24,10 @@ source "$here/lib.sh"
 for tool in age age-keygen qemu-img virsh inotifywait; do
   command -v "$tool" >/dev/null || { echo "FAILED: $tool is missing (scripts/setup.sh --with-integration)"; exit 1; }
 done
+# libvirtd runs with the shim too: section 2d holds its second open of a memory path.
+libvirtd_env() { echo "LD_PRELOAD=$stop_shim SNAPGOV_TEST_HOLD_REOPEN=$work/hold"; }
 setup_vm snapgov-itc-$$
+mkdir -p "$work/hold"
 snap=$work/snap
 mkdir -p "$snap"
 age-keygen -o "$work/key.txt" 2>/dev/null
@@ -104,22 +109,23 @@ check "snapgov plan finds c1 compliant under memory_state: encrypt (exit 0)" tes
 # the FIFO: the stream (about 0.8 MB) cannot pass the FIFO's 64 KiB while snapgov is stopped,
 # so libvirt's I/O helper is blocked writing and a kill lands mid-stream, whatever the load.
 # catch_helper SG FIFO: waits until snapgov (PID SG) has stopped itself, then prints the PID
-# and command line of the process other than snapgov and libvirtd that has FIFO open
-# (libvirt's I/O helper). Prints nothing if snapgov ended or never stopped within 60 s.
+# and command line of the process other than snapgov, its FIFO guard (a child of snapgov that
+# holds the FIFO open in case snapgov dies) and libvirtd that has FIFO open (libvirt's I/O
+# helper). Prints nothing if snapgov ended or never stopped within 60 s.
 catch_helper() {
-  local sg=$1 fifo=$2 fd="" _
+  local sg=$1 fifo=$2 pid="" _
   for _ in $(seq 1 600); do
     [[ -e /proc/$sg ]] || return 0
     [[ $(awk '{print $3}' "/proc/$sg/stat" 2>/dev/null) == T ]] && break
     sleep 0.1
   done
   for _ in $(seq 1 100); do
-    fd=$(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | grep -v -e "^/proc/$sg/" -e "^/proc/$(cat "$lvroot/libvirtd.pid")/" | head -1 || true)
-    if [[ -n $fd ]]; then
-      fd=$(cut -d/ -f3 <<<"$fd")
-      echo "$fd $(tr '\0' ' ' < "/proc/$fd/cmdline" 2>/dev/null || true)"
+    for pid in $(find /proc/[0-9]*/fd -lname "$fifo" 2>/dev/null | cut -d/ -f3 | sort -u); do
+      [[ $pid != "$sg" && $pid != $(cat "$lvroot/libvirtd.pid") ]] || continue
+      [[ $(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null) != "$sg" ]] || continue
+      echo "$pid $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
       return 0
-    fi
+    done
     sleep 0.05
   done
 }
@@ -177,6 +183,40 @@ check "a stalled capture times out: snapgov aborts libvirt's job and exits 2" \
   bash -c "[[ -n '$helper' && $t1_rc == 2 ]] && grep -q 'did not finish before the timeout' '$work/t1.out'"
 check "after the timeout: the VM runs, no checkpoint t1, no t1 file in the folder" \
   bash -c "[[ \$(virsh domstate '$vm') == running ]] && ! virsh -q snapshot-list '$vm' --name | grep -qx t1 && [[ \$(ls -A '$snap' | tr '\n' ' ') == 'c1.mem.age c2.mem.age ' ]]"
+
+# --- 2d. SIGKILL between libvirt's two opens -----------------------------------------------
+# The shim in libvirtd holds its second open of the memory path (for the final header, after
+# the stream) until told to go; snapgov is killed in that window. snapgov's FIFO guard (a
+# child that outlives it) must remove the FIFO, so that libvirt's open fails at once instead
+# of waiting forever for a reader with the VM paused and the domain's job held.
+touch "$work/hold/armed"
+"$snapgov" checkpoint create -c "$work/c.yaml" "$vm" c3 --dir "$snap" > "$work/c3.out" 2>&1 &
+sg=$!
+for _ in $(seq 1 600); do [[ -e $work/hold/held ]] && break; sleep 0.1; done
+check "libvirt's second open of c3.mem was held (the stream was written, snapgov runs)" \
+  bash -c "[[ -e '$work/hold/held' ]] && kill -0 $sg"
+kill -KILL "$sg" 2>/dev/null || true; wait "$sg" 2>/dev/null || true
+for _ in $(seq 1 100); do [[ -e $snap/c3.mem ]] || break; sleep 0.1; done
+check "after the kill: the FIFO c3.mem was removed on snapgov's behalf" test ! -e "$snap/c3.mem"
+touch "$work/hold/go"
+# Every virsh call is bounded: a libvirtd blocked in that open holds the domain's lock.
+settled() {
+  [[ $(timeout 5 virsh domstate "$vm") == running ]] &&
+    timeout 5 virsh domjobinfo "$vm" | grep -q 'Job type: *None' &&
+    ! timeout 5 virsh -q snapshot-list "$vm" --name | grep -qx c3
+}
+end=$((SECONDS + 30))
+until settled || ((SECONDS >= end)); do sleep 0.1; done
+check "then libvirt's open fails at once: no job left, the VM runs, no checkpoint c3" settled
+if [[ -p $snap/c3.mem ]]; then # only when that failed: release libvirtd, for the clean-up
+  timeout 5 cat "$snap/c3.mem" > /dev/null || true
+  rm -f "$snap/c3.mem"
+fi
+check "after the kill: no regular file starts with a save-image magic" \
+  bash -c "! find '$snap' -type f -exec head -c 16 {} \; | grep -q LibvirtQemud"
+# What stays is the partial ciphertext, which the next create of c3 would remove.
+ls -la "$snap"
+rm -f "$snap/c3.mem.age.partial"
 
 # --- 2c. disk-only ------------------------------------------------------------------------
 set +e

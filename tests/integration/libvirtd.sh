@@ -19,6 +19,9 @@
 #                              running now (all foreign when called before start)
 #   libvirtd.sh host-check FILE  exit 1 (saying why) unless /etc/libvirt still has the hash in
 #                              FILE (from host-state) and every PID in FILE still runs
+#
+# SNAPGOV_LIBVIRTD_ENV (start, restart): NAME=VALUE words put in libvirtd's environment only
+# (not virtlogd's, not the caller's), e.g. a test's LD_PRELOAD shim.
 set -euo pipefail
 
 die() { echo "libvirtd.sh: $*" >&2; exit 1; }
@@ -76,7 +79,9 @@ wait_pidfile() {
 }
 
 start_libvirtd_cmd() { # the command line that starts libvirtd for ROOT
-  echo "libvirtd -d -f '$1/etc/libvirtd.conf' -p '$1/libvirtd.pid'"
+  local env=""
+  [[ -z ${SNAPGOV_LIBVIRTD_ENV:-} ]] || env="env $SNAPGOV_LIBVIRTD_ENV "
+  echo "${env}libvirtd -d -f '$1/etc/libvirtd.conf' -p '$1/libvirtd.pid'"
 }
 
 etc_hash() {
