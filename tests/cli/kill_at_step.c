@@ -138,7 +138,7 @@ int openat(int dirfd, const char* path, int flags, ...) {
     va_start(ap, flags);
     const mode_t mode = mode_arg(flags, ap);
     va_end(ap);
-    if (dirfd == AT_FDCWD || (path != NULL && path[0] == '/'))
+    if (dirfd == AT_FDCWD || path[0] == '/')
         hold_reopen(path, flags);
     return ((openat_fn)dlsym(RTLD_NEXT, "openat"))(dirfd, path, flags, mode);
 }
@@ -148,7 +148,7 @@ int openat64(int dirfd, const char* path, int flags, ...) {
     va_start(ap, flags);
     const mode_t mode = mode_arg(flags, ap);
     va_end(ap);
-    if (dirfd == AT_FDCWD || (path != NULL && path[0] == '/'))
+    if (dirfd == AT_FDCWD || path[0] == '/')
         hold_reopen(path, flags);
     return ((openat_fn)dlsym(RTLD_NEXT, "openat64"))(dirfd, path, flags, mode);
 }
