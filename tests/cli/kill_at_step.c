@@ -115,40 +115,27 @@ static mode_t mode_arg(int flags, va_list ap) {
     return (flags & (O_CREAT | O_TMPFILE)) != 0 ? (mode_t)va_arg(ap, int) : 0;
 }
 
-int open(const char* path, int flags, ...) {
-    va_list ap;
-    va_start(ap, flags);
-    const mode_t mode = mode_arg(flags, ap);
-    va_end(ap);
-    hold_reopen(path, flags);
-    return ((open_fn)dlsym(RTLD_NEXT, "open"))(path, flags, mode);
-}
-
-int open64(const char* path, int flags, ...) {
-    va_list ap;
-    va_start(ap, flags);
-    const mode_t mode = mode_arg(flags, ap);
-    va_end(ap);
-    hold_reopen(path, flags);
-    return ((open_fn)dlsym(RTLD_NEXT, "open64"))(path, flags, mode);
-}
-
-int openat(int dirfd, const char* path, int flags, ...) {
-    va_list ap;
-    va_start(ap, flags);
-    const mode_t mode = mode_arg(flags, ap);
-    va_end(ap);
-    if (dirfd == AT_FDCWD || path[0] == '/')
-        hold_reopen(path, flags);
-    return ((openat_fn)dlsym(RTLD_NEXT, "openat"))(dirfd, path, flags, mode);
-}
-
-int openat64(int dirfd, const char* path, int flags, ...) {
-    va_list ap;
-    va_start(ap, flags);
-    const mode_t mode = mode_arg(flags, ap);
-    va_end(ap);
-    if (dirfd == AT_FDCWD || path[0] == '/')
-        hold_reopen(path, flags);
-    return ((openat_fn)dlsym(RTLD_NEXT, "openat64"))(dirfd, path, flags, mode);
-}
+/* open, open64, openat and openat64: the same wrapper around the next definition of each. */
+#define HOLD_OPEN(name)                                                                            \
+    int name(const char* path, int flags, ...) {                                                   \
+        va_list ap;                                                                                \
+        va_start(ap, flags);                                                                       \
+        const mode_t mode = mode_arg(flags, ap);                                                   \
+        va_end(ap);                                                                                \
+        hold_reopen(path, flags);                                                                  \
+        return ((open_fn)dlsym(RTLD_NEXT, #name))(path, flags, mode);                              \
+    }
+#define HOLD_OPENAT(name)                                                                          \
+    int name(int dirfd, const char* path, int flags, ...) {                                        \
+        va_list ap;                                                                                \
+        va_start(ap, flags);                                                                       \
+        const mode_t mode = mode_arg(flags, ap);                                                   \
+        va_end(ap);                                                                                \
+        if (dirfd == AT_FDCWD || path[0] == '/')                                                   \
+            hold_reopen(path, flags);                                                              \
+        return ((openat_fn)dlsym(RTLD_NEXT, #name))(dirfd, path, flags, mode);                     \
+    }
+HOLD_OPEN(open)
+HOLD_OPEN(open64)
+HOLD_OPENAT(openat)
+HOLD_OPENAT(openat64)
