@@ -12,6 +12,9 @@
 namespace snapgov::engine {
 namespace {
 
+/// Collection threads started and not yet ended, in the whole process.
+std::atomic<int> running_collections{0};
+
 /// The most a connect may take. Opening a connection can include reading (libvirt's test
 /// driver loads its whole host file when it opens, 10 s for 100,000 checkpoints) and gives no
 /// sign of life meanwhile, so it gets the read timeout on top of the connect timeout: the
@@ -99,6 +102,10 @@ std::vector<ProviderHealth> ProviderPool::health() const {
     return out;
 }
 
+int ProviderPool::running_calls() {
+    return running_collections.load();
+}
+
 Inventory ProviderPool::collect(const providers::CollectScope& scope) {
     using Clock = std::chrono::steady_clock;
     struct Job {
@@ -174,10 +181,13 @@ Inventory ProviderPool::collect(const providers::CollectScope& scope) {
             heartbeat.reset();
             sink = nullptr;
             promise.set_value(std::move(result));
+            running_collections.fetch_sub(1);
         };
+        running_collections.fetch_add(1);
         try {
             std::thread(std::move(work)).detach();
         } catch (const std::system_error& e) {
+            running_collections.fetch_sub(1);
             s.busy->store(false);
             skipped[i] = Error{ErrorCode::internal,
                                label + ": cannot start a collection thread: " + e.what()};

@@ -51,6 +51,12 @@ public:
     /// Health of every provider after the last collection, in config order.
     [[nodiscard]] std::vector<ProviderHealth> health() const;
 
+    /// Collection threads of this process still running. Once every pool is gone, these are
+    /// calls a collection gave up on (a provider that stopped answering): they cannot be
+    /// joined, and a normal exit would tear the libraries they are inside (libvirt, libkrb5)
+    /// down under them, so the process then ends without that teardown (cli/main.cpp).
+    [[nodiscard]] static int running_calls();
+
 private:
     struct Slot;
 

@@ -133,6 +133,10 @@ TEST_CASE("provider pool: a collection thread holds nothing once its result is o
             // publishing.
             REQUIRE(registry.use_count() == 2);
         }
+        // Counted until its last statement: gone very soon after the result.
+        for (int i = 0; i < 500 && engine::ProviderPool::running_calls() > 0; ++i)
+            std::this_thread::sleep_for(1ms);
+        REQUIRE(engine::ProviderPool::running_calls() == 0);
         REQUIRE(paced_destroyed_on.load() == std::this_thread::get_id());
     }
 }
@@ -152,7 +156,10 @@ TEST_CASE("provider pool: a collection that stops answering is down after read_t
     CHECK(took >= 1s);
     CHECK(took < 2500ms);
     CHECK_FALSE(stalled_pool.health()[0].up);
-    // The abandoned call still runs; let it end before the test's objects go (its thread
-    // owns what it uses, so this only keeps the test's exit tidy).
-    std::this_thread::sleep_for(2500ms);
+    // The abandoned call still runs, and is counted (main() then exits without library
+    // teardown) until it ends, about 2 s later.
+    CHECK(engine::ProviderPool::running_calls() == 1);
+    for (int i = 0; i < 500 && engine::ProviderPool::running_calls() > 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    CHECK(engine::ProviderPool::running_calls() == 0);
 }

@@ -117,6 +117,13 @@ check "a stopped libvirtd fails the pass (exit 2, got $rc)" test "$rc" -eq 2
 check "... after the timeout, not a hang (took ${took} s)" test "$took" -le 20
 check "... and says which timeout fired" \
   grep -qE 'provider lab: (not connected within 4s|no answer within 2s)' "$work/stalled.err"
+# snapgov ends without library teardown while its call into the stopped libvirtd is still
+# running (cli/main.cpp): its report must still be out whole.
+check "... and its JSON report is complete, naming the provider's error" python3 -c '
+import json, sys
+report = json.load(open(sys.argv[1]))
+assert any(e.startswith("provider lab: ") for e in report["errors"]), report["errors"]
+' "$work/plan-stalled.json"
 "$snapgov" plan -c "$work/six.yaml" --now "$now" --format json > "$work/plan-resumed.json"
 check "resumed, the same plan comes back" cmp -s "$work/plan-one.json" "$work/plan-resumed.json"
 
