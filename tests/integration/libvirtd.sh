@@ -71,6 +71,17 @@ wait_answer() {
   die "libvirtd did not answer within 60 s; see $1/log/libvirtd.log"
 }
 
+# record_mntns ROOT: writes the mount namespace of ROOT's virtlogd (at most 2 s for its pid
+# file) to ROOT/mntns, by which ours() and stop know ROOT's processes. Fails when virtlogd is
+# gone or not in a private namespace.
+record_mntns() {
+  local i ns
+  for i in $(seq 1 10); do [[ -n $(pid_in "$1/virtlogd.pid") ]] && break; sleep 0.2; done
+  ns=$(readlink "/proc/$(pid_in "$1/virtlogd.pid")/ns/mnt" 2>/dev/null) || return 1
+  [[ $ns != "$(readlink /proc/self/ns/mnt)" ]] || return 1
+  echo "$ns" > "$1/mntns"
+}
+
 # wait_pidfile FILE: at most 10 s for a daemon's pid file.
 wait_pidfile() {
   local i
@@ -163,14 +174,16 @@ CONF
     [[ -d ${pair#*:} ]] || mkdir -p "${pair#*:}"
     mounts+="mount --bind '$root/${pair%%:*}' '${pair#*:}'; "
   done
-  unshare --mount --propagation private bash -c "set -e; $mounts
+  if ! unshare --mount --propagation private bash -c "set -e; $mounts
     virtlogd -d -f '$root/etc/virtlogd.conf' -p '$root/virtlogd.pid'
-    $(start_libvirtd_cmd "$root")" || die "could not start the daemons; see $root/log"
+    $(start_libvirtd_cmd "$root")"; then
+    # virtlogd may run already: its namespace lets the clean-up (stop) find and stop it.
+    record_mntns "$root" || true
+    die "could not start the daemons; see $root/log"
+  fi
   wait_pidfile "$root/virtlogd.pid"
   wait_pidfile "$root/libvirtd.pid"
-  ns=$(readlink "/proc/$(pid_in "$root/virtlogd.pid")/ns/mnt") || die "virtlogd is gone"
-  [[ $ns != "$(readlink /proc/self/ns/mnt)" ]] || die "virtlogd is not in a private namespace"
-  echo "$ns" > "$root/mntns"
+  record_mntns "$root" || die "virtlogd is gone, or not in a private namespace"
   ours "$root" "$(pid_in "$root/libvirtd.pid")" || die "libvirtd is not in the namespace"
   wait_answer "$root"
   started=yes
